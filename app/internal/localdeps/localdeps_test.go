@@ -1,0 +1,74 @@
+package localdeps_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/localdeps"
+)
+
+func TestRedisAnswersOnlyOverTLSWithPassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	r, err := localdeps.StartRedis(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+
+	c := r.Client()
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("authenticated TLS SET: %v", err)
+	}
+
+	noPass := redis.NewClient(&redis.Options{Addr: r.Addr, TLSConfig: r.TLSConfig(), MaxRetries: -1})
+	defer noPass.Close()
+	if err := noPass.Get(ctx, "k").Err(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Fatalf("GET without password: got %v, want NOAUTH", err)
+	}
+
+	untrusted := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password,
+		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12}, MaxRetries: -1})
+	defer untrusted.Close()
+	if err := untrusted.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("PING trusting system roots only: got %v, want a certificate error", err)
+	}
+
+	plain := redis.NewClient(&redis.Options{Addr: r.Addr, Password: r.Password, MaxRetries: -1,
+		ReadTimeout: time.Second})
+	defer plain.Close()
+	if err := plain.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING without TLS succeeded; want the TLS-only port to refuse it")
+	}
+
+	r.Stop()
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING after Stop succeeded")
+	}
+}
+
+func TestFirestoreEmulatorStartsResetsAndStops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	f, err := localdeps.StartFirestore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	if err := f.Reset(ctx, "some-db"); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	f.Stop()
+	resp, err := http.Get("http://" + f.Host + "/")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("emulator still answers after Stop")
+	}
+}
