@@ -1,0 +1,126 @@
+// Package config reads the app's settings from the environment. Every value that cannot be
+// parsed is reported at once, naming the variable, so start-up stops with one clear message.
+package config
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole environment contract of the app.
+type Config struct {
+	Port                  int
+	RedisAddr             string
+	RedisPassword         string
+	RedisTLSCA            string // PEM; when set, TLS with exactly these roots
+	Project               string // GOOGLE_CLOUD_PROJECT
+	FirestoreDatabase     string
+	FirestoreEmulatorHost string
+	SessionTTL            time.Duration
+	SlowBackendDelay      time.Duration
+	CacheSize             int
+	CacheTTL              time.Duration
+	CookieSecure          bool
+	InstanceID            string
+	OnCloudRun            bool // K_SERVICE is set
+}
+
+// Defaults used when a variable is unset.
+const (
+	DefaultPort             = 8080
+	DefaultSessionTTL       = 24 * time.Hour
+	DefaultSlowBackendDelay = 300 * time.Millisecond
+	DefaultCacheSize        = 1024
+	DefaultCacheTTL         = 5 * time.Minute
+)
+
+// InMemory reports whether the app runs on its embedded in-memory stores.
+func (c Config) InMemory() bool { return c.RedisAddr == "" && c.FirestoreDatabase == "" }
+
+// Load reads the configuration through getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		Port:                  p.intIn("PORT", DefaultPort, 1, 65535),
+		RedisAddr:             strings.TrimSpace(getenv("REDIS_ADDR")),
+		RedisPassword:         getenv("REDIS_PASSWORD"),
+		RedisTLSCA:            getenv("REDIS_TLS_CA"),
+		Project:               strings.TrimSpace(getenv("GOOGLE_CLOUD_PROJECT")),
+		FirestoreDatabase:     strings.TrimSpace(getenv("FIRESTORE_DATABASE")),
+		FirestoreEmulatorHost: strings.TrimSpace(getenv("FIRESTORE_EMULATOR_HOST")),
+		SessionTTL:            p.duration("SESSION_TTL", DefaultSessionTTL, time.Minute),
+		SlowBackendDelay:      p.duration("SLOW_BACKEND_DELAY", DefaultSlowBackendDelay, 0),
+		CacheSize:             p.intIn("CACHE_SIZE", DefaultCacheSize, 1, 10_000_000),
+		CacheTTL:              p.duration("CACHE_TTL", DefaultCacheTTL, time.Millisecond),
+		InstanceID:            strings.TrimSpace(getenv("INSTANCE_ID")),
+		OnCloudRun:            getenv("K_SERVICE") != "",
+	}
+	// Secure cookies by default where traffic is HTTPS (Cloud Run), plain for local http runs.
+	c.CookieSecure = p.boolean("COOKIE_SECURE", c.OnCloudRun)
+
+	if c.RedisAddr != "" && !strings.Contains(c.RedisAddr, ":") {
+		p.fail("REDIS_ADDR", c.RedisAddr, "host:port, e.g. 10.0.0.3:6378")
+	}
+	if c.RedisTLSCA != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.RedisTLSCA)) {
+		p.fail("REDIS_TLS_CA", "(PEM text)", "one or more PEM CERTIFICATE blocks")
+	}
+	if c.FirestoreDatabase != "" && c.Project == "" && c.FirestoreEmulatorHost == "" {
+		p.errs = append(p.errs, errors.New("GOOGLE_CLOUD_PROJECT: must be set when FIRESTORE_DATABASE is set"))
+	}
+	if len(p.errs) > 0 {
+		return Config{}, fmt.Errorf("configuration: %w", errors.Join(p.errs...))
+	}
+	return c, nil
+}
+
+type parser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *parser) fail(name, value, allowed string) {
+	p.errs = append(p.errs, fmt.Errorf("%s=%q: want %s", name, value, allowed))
+}
+
+func (p *parser) intIn(name string, def, lo, hi int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.fail(name, v, fmt.Sprintf("an integer from %d to %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+func (p *parser) duration(name string, def, lo time.Duration) time.Duration {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo {
+		p.fail(name, v, fmt.Sprintf("a Go duration of at least %s, e.g. 300ms, 5m, 24h", lo))
+		return def
+	}
+	return d
+}
+
+func (p *parser) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, v, "true or false")
+		return def
+	}
+	return b
+}

@@ -1,0 +1,71 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadDefaultsRunInMemory(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8080 || c.SessionTTL != 24*time.Hour || c.SlowBackendDelay != 300*time.Millisecond ||
+		c.CacheSize != DefaultCacheSize || c.CacheTTL != DefaultCacheTTL || c.CookieSecure || !c.InMemory() {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestLoadCookieSecureDefaultsOnCloudRun(t *testing.T) {
+	c, err := Load(env(map[string]string{"K_SERVICE": "app"}))
+	if err != nil || !c.CookieSecure || !c.OnCloudRun {
+		t.Fatalf("on Cloud Run: %+v, %v", c, err)
+	}
+	c, err = Load(env(map[string]string{"K_SERVICE": "app", "COOKIE_SECURE": "false"}))
+	if err != nil || c.CookieSecure {
+		t.Fatalf("COOKIE_SECURE=false: %+v, %v", c, err)
+	}
+}
+
+func TestLoadReportsEveryBadVariableByName(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"PORT": "eighty", "SESSION_TTL": "1 day", "SLOW_BACKEND_DELAY": "-1s", "CACHE_SIZE": "0",
+		"CACHE_TTL": "soon", "COOKIE_SECURE": "yes please", "REDIS_ADDR": "redis",
+		"REDIS_TLS_CA": "not pem", "FIRESTORE_DATABASE": "carts",
+	}))
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, name := range []string{"PORT", "SESSION_TTL", "SLOW_BACKEND_DELAY", "CACHE_SIZE", "CACHE_TTL",
+		"COOKIE_SECURE", "REDIS_ADDR", "REDIS_TLS_CA", "GOOGLE_CLOUD_PROJECT"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestLoadReadsEveryVariable(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"PORT": "9090", "REDIS_ADDR": "10.0.0.3:6378", "REDIS_PASSWORD": "pw", "GOOGLE_CLOUD_PROJECT": "p",
+		"FIRESTORE_DATABASE": "db", "FIRESTORE_EMULATOR_HOST": "127.0.0.1:1", "SESSION_TTL": "1h",
+		"SLOW_BACKEND_DELAY": "0s", "CACHE_SIZE": "10", "CACHE_TTL": "1s", "COOKIE_SECURE": "true",
+		"INSTANCE_ID": "i-0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Port: 9090, RedisAddr: "10.0.0.3:6378", RedisPassword: "pw", Project: "p",
+		FirestoreDatabase: "db", FirestoreEmulatorHost: "127.0.0.1:1", SessionTTL: time.Hour,
+		SlowBackendDelay: 0, CacheSize: 10, CacheTTL: time.Second, CookieSecure: true, InstanceID: "i-0"}
+	if c != want {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+	if c.InMemory() {
+		t.Fatal("InMemory with REDIS_ADDR and FIRESTORE_DATABASE set")
+	}
+}

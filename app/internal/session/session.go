@@ -1,0 +1,100 @@
+// Package session keeps who is signed in, in Redis (shared by every instance) or, for local
+// runs, in memory. It wraps alexedwards/scs: one store read per request, a write only when the
+// session changes.
+package session
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
+	"github.com/redis/go-redis/v9"
+)
+
+// CookieName is the session cookie. It must not be GAESA: that one belongs to Cloud Run's
+// session affinity.
+const CookieName = "sid"
+
+const userKey = "user"
+
+// Manager loads and saves sessions around handlers.
+type Manager struct {
+	scs *scs.SessionManager
+	mem *memstore.MemStore // only for in-memory runs; stopped by Close
+}
+
+// Options shape the session cookie and lifetime.
+type Options struct {
+	TTL          time.Duration
+	CookieSecure bool
+	// OnError answers a request whose session could not be loaded or saved.
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// NewRedis keeps sessions in Redis under "session:<token>" with Redis-side expiry.
+func NewRedis(client *redis.Client, o Options) *Manager {
+	return newManager(goredisstore.NewWithPrefix(client, "session:"), nil, o)
+}
+
+// NewMemory keeps sessions in this process only (local runs and tests).
+func NewMemory(o Options) *Manager {
+	mem := memstore.NewWithCleanupInterval(time.Minute)
+	return newManager(mem, mem, o)
+}
+
+func newManager(store scs.Store, mem *memstore.MemStore, o Options) *Manager {
+	sm := scs.New()
+	sm.Store = store
+	sm.Lifetime = o.TTL
+	sm.Cookie.Name = CookieName
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteLaxMode
+	sm.Cookie.Secure = o.CookieSecure
+	sm.Cookie.Path = "/"
+	sm.Cookie.Persist = true
+	if o.OnError != nil {
+		sm.ErrorFunc = o.OnError
+	}
+	return &Manager{scs: sm, mem: mem}
+}
+
+// Middleware loads the session before next and saves it (only if changed) after.
+func (m *Manager) Middleware(next http.Handler) http.Handler { return m.scs.LoadAndSave(next) }
+
+// Load reads the session named by the request's cookie into a context, for handlers outside
+// Middleware (the WebSocket upgrade, which must not be wrapped).
+func (m *Manager) Load(r *http.Request) (context.Context, error) {
+	var token string
+	if c, err := r.Cookie(CookieName); err == nil {
+		token = c.Value
+	}
+	return m.scs.Load(r.Context(), token)
+}
+
+// User is the signed-in user, or "" if nobody is.
+func (m *Manager) User(ctx context.Context) string { return m.scs.GetString(ctx, userKey) }
+
+// Expires is when the session ends.
+func (m *Manager) Expires(ctx context.Context) time.Time { return m.scs.Deadline(ctx) }
+
+// Login signs user in with a fresh token, so a token planted before sign-in is worthless.
+func (m *Manager) Login(ctx context.Context, user string) error {
+	if err := m.scs.RenewToken(ctx); err != nil {
+		return err
+	}
+	m.scs.Put(ctx, userKey, user)
+	return nil
+}
+
+// Logout ends the session in the store and clears the cookie.
+func (m *Manager) Logout(ctx context.Context) error { return m.scs.Destroy(ctx) }
+
+// Close stops the in-memory store's cleanup goroutine.
+func (m *Manager) Close() {
+	if m.mem != nil {
+		m.mem.StopCleanup()
+	}
+}

@@ -1,0 +1,154 @@
+package session_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/session"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
+)
+
+// commandCounter counts the commands a client sends (pipelines count once: one round trip).
+type commandCounter struct{ n atomic.Int64 }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
+
+func routes(m *session.Manager) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Login(r.Context(), r.URL.Query().Get("u")); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+	mux.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
+		u := m.User(r.Context())
+		if u == "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(u))
+	})
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Logout(r.Context()); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+	return m.Middleware(mux)
+}
+
+func do(t *testing.T, h http.Handler, method, path string, cookie *http.Cookie) *http.Response {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+func sessionCookie(t *testing.T, resp *http.Response) *http.Cookie {
+	t.Helper()
+	for _, c := range resp.Cookies() {
+		if c.Name == session.CookieName {
+			return c
+		}
+	}
+	t.Fatalf("no %s cookie in %v", session.CookieName, resp.Header["Set-Cookie"])
+	return nil
+}
+
+func TestRedisSessionIsSharedRenewedAndCostsOneRoundTrip(t *testing.T) {
+	r := testenv.Redis(t)
+	counter := &commandCounter{}
+	c1 := r.Client()
+	c1.AddHook(counter)
+	t.Cleanup(func() { c1.Close() })
+	c2 := r.Client()
+	t.Cleanup(func() { c2.Close() })
+	a := routes(session.NewRedis(c1, session.Options{TTL: time.Hour, CookieSecure: true}))
+	b := routes(session.NewRedis(c2, session.Options{TTL: time.Hour, CookieSecure: true}))
+
+	planted := &http.Cookie{Name: session.CookieName, Value: "planted-by-attacker"}
+	resp := do(t, a, "POST", "/login?u=alice", planted)
+	ck := sessionCookie(t, resp)
+	if ck.Value == planted.Value || ck.Value == "" {
+		t.Fatalf("token not renewed on login: %q", ck.Value)
+	}
+	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode || ck.Name == "GAESA" {
+		t.Fatalf("cookie attributes: %+v", ck)
+	}
+
+	// Another instance (its own client) sees the session.
+	if resp := do(t, b, "GET", "/me", ck); resp.StatusCode != 200 {
+		t.Fatalf("instance B: status %d", resp.StatusCode)
+	}
+
+	before := counter.n.Load()
+	resp = do(t, a, "GET", "/me", ck)
+	if resp.StatusCode != 200 || len(resp.Header["Set-Cookie"]) != 0 {
+		t.Fatalf("GET /me: %d %v", resp.StatusCode, resp.Header["Set-Cookie"])
+	}
+	if got := counter.n.Load() - before; got != 1 {
+		t.Fatalf("authenticated read cost %d Redis round trips, want 1", got)
+	}
+
+	resp = do(t, a, "POST", "/logout", ck)
+	if cleared := sessionCookie(t, resp); cleared.MaxAge >= 0 {
+		t.Fatalf("logout did not clear the cookie: %+v", cleared)
+	}
+	if resp := do(t, b, "GET", "/me", ck); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after logout, instance B: status %d", resp.StatusCode)
+	}
+}
+
+func TestMemorySessionWorksWithoutRedis(t *testing.T) {
+	m := session.NewMemory(session.Options{TTL: time.Hour})
+	t.Cleanup(m.Close)
+	h := routes(m)
+	ck := sessionCookie(t, do(t, h, "POST", "/login?u=bob", nil))
+	if ck.Secure {
+		t.Fatal("Secure cookie with CookieSecure=false")
+	}
+	if resp := do(t, h, "GET", "/me", ck); resp.StatusCode != 200 {
+		t.Fatalf("GET /me: %d", resp.StatusCode)
+	}
+}
+
+func TestRedisOutageAnswersThroughOnError(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	var got error
+	m := session.NewRedis(c, session.Options{TTL: time.Hour, OnError: func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}})
+	resp := do(t, routes(m), "GET", "/me", &http.Cookie{Name: session.CookieName, Value: "x"})
+	if resp.StatusCode != http.StatusServiceUnavailable || got == nil || !strings.Contains(got.Error(), "refused") {
+		t.Fatalf("status %d, err %v", resp.StatusCode, got)
+	}
+}
+
+func closedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
