@@ -1,0 +1,132 @@
+package imagebuild
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeModule writes a throwaway module (its own go.mod, standard library only) with the given
+// files and returns its directory.
+func writeModule(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	files["go.mod"] = "module example.com/hello\n\ngo 1.26\n"
+	for name, text := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// tinyMain imports nothing, so that a build with an empty GOCACHE takes seconds.
+const tinyMain = "package main\n\nfunc main() { println(\"hello\") }\n"
+
+func build(t *testing.T, opts Options) *Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := Build(ctx, opts)
+	if err != nil {
+		t.Fatalf("Build(%s): %v", opts.Dir, err)
+	}
+	t.Logf("built %s in %v: digest %s, binary %d B, compressed image %d B", opts.Dir, time.Since(start).Round(time.Millisecond), res.Digest, res.BinarySize, res.CompressedSize)
+	return res
+}
+
+func TestSameSourceGivesSameDigestInAnotherDirectoryWithAColdCache(t *testing.T) {
+	warm := build(t, Options{Dir: writeModule(t, map[string]string{"main.go": tinyMain})})
+	// Another checkout path and an empty build cache: everything is compiled again.
+	cold := build(t, Options{Dir: writeModule(t, map[string]string{"main.go": tinyMain}), GoCache: t.TempDir()})
+	if warm.Digest != cold.Digest {
+		t.Fatalf("digest differs between builds of the same source: %s (shared cache) vs %s (cold cache)", warm.Digest, cold.Digest)
+	}
+	if warm.Revision != cold.Revision || !strings.HasPrefix(warm.Revision, "sha256:") {
+		t.Fatalf("revision label: %q vs %q, want equal sha256:... values", warm.Revision, cold.Revision)
+	}
+}
+
+func TestChangingOneSourceFileChangesDigestAndRevision(t *testing.T) {
+	files := map[string]string{
+		"main.go":     "package main\n\nfunc main() { println(greeting) }\n",
+		"greeting.go": "package main\n\nconst greeting = \"hello\"\n",
+	}
+	before := build(t, Options{Dir: writeModule(t, files)})
+	beforeFixedLabel := build(t, Options{Dir: writeModule(t, files), Revision: "fixed"})
+	files["greeting.go"] = "package main\n\nconst greeting = \"hello, world\"\n"
+	after := build(t, Options{Dir: writeModule(t, files)})
+	afterFixedLabel := build(t, Options{Dir: writeModule(t, files), Revision: "fixed"})
+	if before.Digest == after.Digest {
+		t.Fatalf("changing greeting.go left the digest at %s", before.Digest)
+	}
+	if before.Revision == after.Revision {
+		t.Fatalf("changing greeting.go left the revision label at %s", before.Revision)
+	}
+	// The binary alone (labels held fixed) must carry the change too.
+	if beforeFixedLabel.Digest == afterFixedLabel.Digest {
+		t.Fatalf("with a fixed revision label, changing greeting.go left the digest at %s", beforeFixedLabel.Digest)
+	}
+}
+
+func TestFilesOutsideTheBinaryDoNotChangeDigest(t *testing.T) {
+	files := map[string]string{"main.go": tinyMain}
+	before := build(t, Options{Dir: writeModule(t, files)})
+	files["README.md"] = "notes\n"
+	files["main_test.go"] = "package main\n\nimport \"testing\"\n\nfunc TestX(t *testing.T) {}\n"
+	files["other/cmd.go"] = "package main\n\nfunc main() {}\n"
+	after := build(t, Options{Dir: writeModule(t, files)})
+	if before.Digest != after.Digest {
+		t.Fatalf("a README, a test and another package changed the digest: %s -> %s", before.Digest, after.Digest)
+	}
+}
+
+func TestExplicitLabelsAndTimeChangeDigest(t *testing.T) {
+	dir := writeModule(t, map[string]string{"main.go": tinyMain})
+	base := build(t, Options{Dir: dir})
+	if base.Source != "example.com/hello" {
+		t.Errorf("default source label = %q, want the module path example.com/hello", base.Source)
+	}
+	for _, opts := range []Options{
+		{Dir: dir, Revision: "abc123"},
+		{Dir: dir, Source: "https://example.com/repo"},
+		{Dir: dir, Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+	} {
+		if got := build(t, opts); got.Digest == base.Digest {
+			t.Errorf("Build(%+v) kept the default digest %s", opts, base.Digest)
+		}
+	}
+}
+
+func TestCompileErrorReturnsCompilerOutput(t *testing.T) {
+	dir := writeModule(t, map[string]string{"main.go": "package main\n\nfunc main() { undefinedThing() }\n"})
+	_, err := Build(context.Background(), Options{Dir: dir})
+	if err == nil {
+		t.Fatal("Build of a package that does not compile returned no error")
+	}
+	for _, want := range []string{"go build", "main.go:3", "undefined: undefinedThing"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
+
+func TestBadDirectoryIsReported(t *testing.T) {
+	for dir, want := range map[string]string{
+		"":                                 "Options.Dir is empty",
+		filepath.Join(t.TempDir(), "nope"): "does not exist",
+	} {
+		_, err := Build(context.Background(), Options{Dir: dir})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Build(Dir=%q) error = %v, want it to contain %q", dir, err, want)
+		}
+	}
+}

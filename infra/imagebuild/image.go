@@ -1,0 +1,241 @@
+package imagebuild
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Layout of the image.
+const (
+	BinaryPath = "/app"        // the entrypoint
+	UserID     = 65532         // "nonroot", as in distroless
+	User       = "65532:65532" // config User
+	HomeDir    = "/home/nonroot"
+
+	LabelSource   = "org.opencontainers.image.source"
+	LabelRevision = "org.opencontainers.image.revision"
+)
+
+// Options says what to build. Only Dir is required.
+type Options struct {
+	// Dir is the directory of the main package; it must be inside a Go module.
+	Dir string
+	// Source is the org.opencontainers.image.source label. Default: https://<module path>
+	// when the module path starts with github.com/, else the module path.
+	Source string
+	// Revision is the org.opencontainers.image.revision label. Default: a sha256 over the
+	// sources compiled into the binary. A VCS commit here would change the digest on every
+	// commit, even when the app did not change.
+	Revision string
+	// Created is the time of the image config and of every file in the layer. Default: the
+	// Unix epoch, so that the digest depends only on the content.
+	Created time.Time
+	// Tags are extra build tags (timetzdata is always set).
+	Tags []string
+	// GoCache overrides GOCACHE (tests use it to prove that a cold cache gives the same digest).
+	GoCache string
+	// Go is the go command. Default: "go" on PATH.
+	Go string
+}
+
+// Result is a built image.
+type Result struct {
+	Image    v1.Image
+	Digest   v1.Hash
+	Source   string
+	Revision string
+	// BinarySize is the size of the executable; CompressedSize the bytes a registry stores
+	// (config + compressed layer + manifest).
+	BinarySize     int64
+	CompressedSize int64
+}
+
+// Build compiles the main package in opts.Dir and assembles the image in memory.
+func Build(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("imagebuild: Options.Dir is empty: set it to the main package directory")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("imagebuild: source directory %s does not exist", dir)
+	}
+	goBin := opts.Go
+	if goBin == "" {
+		if goBin, err = exec.LookPath("go"); err != nil {
+			return nil, fmt.Errorf("imagebuild: the go command is needed to build the app image: %w", err)
+		}
+	}
+	tags := append([]string{"timetzdata"}, opts.Tags...)
+
+	tmp, err := os.MkdirTemp("", "imagebuild-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "app")
+	if err := compile(ctx, goBin, dir, bin, opts.GoCache, tags); err != nil {
+		return nil, err
+	}
+	// Listing after the build reuses what the build just loaded into the cache.
+	src, err := inspectSources(ctx, goBin, dir, opts.GoCache, tags)
+	if err != nil {
+		return nil, err
+	}
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+
+	res := &Result{Source: opts.Source, Revision: opts.Revision, BinarySize: int64(len(binary))}
+	if res.Source == "" {
+		res.Source = src.ModulePath
+		if strings.HasPrefix(res.Source, "github.com/") {
+			res.Source = "https://" + res.Source
+		}
+	}
+	if res.Revision == "" {
+		res.Revision = src.Revision
+	}
+	created := opts.Created
+	if created.IsZero() {
+		created = time.Unix(0, 0)
+	}
+	created = created.UTC()
+
+	img, err := assemble(binary, created, map[string]string{LabelSource: res.Source, LabelRevision: res.Revision})
+	if err != nil {
+		return nil, err
+	}
+	res.Image = img
+	if res.Digest, err = img.Digest(); err != nil {
+		return nil, err
+	}
+	if res.CompressedSize, err = compressedSize(img); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// assemble puts the binary into a single-layer OCI image with no base image.
+func assemble(binary []byte, created time.Time, labels map[string]string) (v1.Image, error) {
+	layerGz, err := layerTarGz(binary, created)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerGz)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, err
+	}
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err := mutate.Append(base, mutate.Addendum{
+		Layer:     layer,
+		MediaType: types.OCILayer,
+		History: v1.History{
+			Created:   v1.Time{Time: created},
+			CreatedBy: "imagebuild: go build " + strings.Join(buildFlags, " "),
+			Comment:   "static " + GOOS + "/" + GOARCH + " binary at " + BinaryPath,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture = GOARCH
+	cf.OS = GOOS
+	cf.Created = v1.Time{Time: created}
+	cf.Config.User = User
+	cf.Config.Entrypoint = []string{BinaryPath}
+	cf.Config.Cmd = nil
+	cf.Config.WorkingDir = "/"
+	// No SSL_CERT_FILE/ZONEINFO: CA roots and time zones are compiled into the binary.
+	cf.Config.Env = []string{"HOME=" + HomeDir, "TMPDIR=/tmp"}
+	cf.Config.Labels = labels
+	return mutate.ConfigFile(img, cf)
+}
+
+// layerTarGz writes the root file system: the binary, /etc/passwd and /etc/group naming the
+// nonroot user, its home, and a world-writable sticky /tmp. Every entry has the same fixed
+// time and explicit owner, and compress/gzip (pure Go, no assembly) gives the same bytes on
+// every platform for a given Go version.
+func layerTarGz(binary []byte, mtime time.Time) ([]byte, error) {
+	var buf bytes.Buffer
+	gz, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	tw := tar.NewWriter(gz)
+	dir := func(name string, mode int64, uid int) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode, Uid: uid, Gid: uid, ModTime: mtime, Format: tar.FormatPAX})
+	}
+	file := func(name string, mode int64, data []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: mtime, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:%s:/sbin/nologin\n", UserID, UserID, HomeDir)
+	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", UserID)
+	steps := []func() error{
+		func() error { return file(strings.TrimPrefix(BinaryPath, "/"), 0o555, binary) },
+		func() error { return dir("etc", 0o755, 0) },
+		func() error { return file("etc/group", 0o644, []byte(group)) },
+		func() error { return file("etc/passwd", 0o644, []byte(passwd)) },
+		func() error { return dir("home", 0o755, 0) },
+		func() error { return dir(strings.TrimPrefix(HomeDir, "/"), 0o700, UserID) },
+		func() error { return dir("tmp", 0o1777, 0) },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := gz.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func compressedSize(img v1.Image) (int64, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, err
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return 0, err
+	}
+	total := m.Config.Size + int64(len(raw))
+	for _, l := range m.Layers {
+		total += l.Size
+	}
+	return total, nil
+}
