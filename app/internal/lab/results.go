@@ -1,0 +1,90 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+// Result is what one run of the workload measured.
+type Result struct {
+	Mode      string  `json:"mode"`
+	Instances int     `json:"instances"`
+	Clients   int     `json:"clients"`
+	Seconds   float64 `json:"seconds"`
+	Killed    string  `json:"killed,omitempty"` // the instance sent SIGTERM half way, if any
+
+	Requests       int `json:"requests"` // every workload request, failures included
+	Errors         int `json:"errors"`   // transport errors and non-2xx answers
+	ReportRequests int `json:"report_requests"`
+	CacheHits      int `json:"cache_hits"`
+	DistinctKeys   int `json:"distinct_keys"` // distinct (user, q) pairs requested
+	// HitRate is CacheHits/ReportRequests; PhysicalLimit is the best any cache could do,
+	// 1 - DistinctKeys/ReportRequests (every key misses once).
+	HitRate       float64 `json:"hit_rate"`
+	PhysicalLimit float64 `json:"physical_limit"`
+
+	P50Ms    float64 `json:"p50_ms"`
+	P95Ms    float64 `json:"p95_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+	HitP50Ms float64 `json:"hit_p50_ms"` // the cost of a cache hit, end to end through the front
+
+	InstanceMoves int `json:"instance_moves"` // a client's response came from another instance than its last
+	WSConnects    int `json:"ws_connects"`
+	WSReconnects  int `json:"ws_reconnects"`
+
+	CartItemsWritten int `json:"cart_items_written"` // adds the app acknowledged
+	LostSessions     int `json:"lost_sessions"`
+	LostCartItems    int `json:"lost_cart_items"`
+}
+
+// percentileMs is the nearest-rank percentile in milliseconds; 0 for no samples.
+func percentileMs(samples []time.Duration, p float64) float64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	rank := int(math.Ceil(p/100*float64(len(s)))) - 1
+	rank = max(0, min(rank, len(s)-1))
+	return float64(s[rank].Microseconds()) / 1000
+}
+
+// WriteTable prints the results side by side, one column per run.
+func WriteTable(out io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(name string, cell func(Result) string) {
+		fmt.Fprintf(tw, "%s\t", name)
+		for _, r := range results {
+			fmt.Fprintf(tw, "%s\t", cell(r))
+		}
+		fmt.Fprintln(tw)
+	}
+	pct := func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
+	ms := func(f float64) string { return fmt.Sprintf("%.1f ms", f) }
+	row("", func(r Result) string {
+		if r.Killed != "" {
+			return r.Mode + " +kill " + r.Killed
+		}
+		return r.Mode
+	})
+	row("instances x clients", func(r Result) string { return fmt.Sprintf("%d x %d", r.Instances, r.Clients) })
+	row("seconds", func(r Result) string { return fmt.Sprintf("%.1f", r.Seconds) })
+	row("requests", func(r Result) string { return fmt.Sprint(r.Requests) })
+	row("errors", func(r Result) string { return fmt.Sprint(r.Errors) })
+	row("cache hit rate", func(r Result) string { return pct(r.HitRate) })
+	row("physical limit", func(r Result) string { return pct(r.PhysicalLimit) })
+	row("latency p50", func(r Result) string { return ms(r.P50Ms) })
+	row("latency p95", func(r Result) string { return ms(r.P95Ms) })
+	row("latency p99", func(r Result) string { return ms(r.P99Ms) })
+	row("cache-hit p50", func(r Result) string { return ms(r.HitP50Ms) })
+	row("instance moves", func(r Result) string { return fmt.Sprint(r.InstanceMoves) })
+	row("ws reconnects", func(r Result) string { return fmt.Sprint(r.WSReconnects) })
+	row("cart items written", func(r Result) string { return fmt.Sprint(r.CartItemsWritten) })
+	row("lost sessions", func(r Result) string { return fmt.Sprint(r.LostSessions) })
+	row("lost cart items", func(r Result) string { return fmt.Sprint(r.LostCartItems) })
+	return tw.Flush()
+}

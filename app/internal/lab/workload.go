@@ -1,0 +1,320 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Workload is a set of simulated users: each signs in, holds a WebSocket, browses its own
+// dashboard queries on /api/report again and again, and now and then adds to its cart.
+type Workload struct {
+	BaseURL   string         // the front, http:// or https://
+	RootCAs   *x509.CertPool // trusted roots for an https:// BaseURL; nil means the system's
+	Clients   int
+	Queries   int           // distinct /api/report queries per client
+	Duration  time.Duration // how long the clients browse
+	ThinkTime time.Duration // pause between a client's requests
+	CartEvery int           // every CartEvery-th action adds an item to the cart
+	RunID     string        // prefixes user names so that runs sharing Redis and Firestore do not mix
+}
+
+// requestTimeout bounds every request of the workload.
+const requestTimeout = 15 * time.Second
+
+// Run drives the clients for w.Duration, calls midway (if not nil, in its own goroutine) half
+// way through, and then checks every client's session and cart against what it wrote.
+func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
+	if w.Clients < 1 || w.Queries < 1 || w.Duration <= 0 || w.CartEvery < 1 {
+		return Result{}, fmt.Errorf("workload needs clients, queries, cart-every >= 1 and a duration > 0 (got %d, %d, %d, %s)",
+			w.Clients, w.Queries, w.CartEvery, w.Duration)
+	}
+	transport := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: w.RootCAs, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: 2 * w.Clients,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	defer transport.CloseIdleConnections()
+	clients := make([]*client, w.Clients)
+	for k := range clients {
+		jar, _ := cookiejar.New(nil)
+		clients[k] = &client{
+			w:        w,
+			user:     fmt.Sprintf("%s-u%d", w.RunID, k),
+			http:     &http.Client{Jar: jar, Transport: transport}, // no Timeout: WebSocket dials refuse one
+			expected: map[string]int{},
+			keys:     map[string]struct{}{},
+		}
+	}
+	for _, c := range clients {
+		if err := c.login(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+
+	runCtx, stop := context.WithTimeout(ctx, w.Duration)
+	defer stop()
+	start := time.Now()
+	var wg sync.WaitGroup
+	wsCtx, stopWS := context.WithCancel(ctx)
+	var wsWG sync.WaitGroup
+	for _, c := range clients {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.browse(runCtx) }()
+		wsWG.Add(1)
+		go func() { defer wsWG.Done(); c.holdWebSocket(wsCtx) }()
+	}
+	var midwayDone chan struct{}
+	if midway != nil {
+		midwayDone = make(chan struct{})
+		go func() {
+			defer close(midwayDone)
+			select {
+			case <-time.After(w.Duration / 2):
+				midway()
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopWS()
+	wsWG.Wait()
+	if midwayDone != nil {
+		<-midwayDone
+	}
+
+	res := Result{Clients: w.Clients, Seconds: elapsed.Seconds()}
+	var all, hits []time.Duration
+	for _, c := range clients {
+		if err := c.verify(ctx); err != nil {
+			return Result{}, err
+		}
+		res.Requests += c.requests
+		res.Errors += c.errors
+		res.ReportRequests += c.reports
+		res.CacheHits += c.hits
+		res.DistinctKeys += len(c.keys)
+		res.InstanceMoves += c.moves
+		res.WSConnects += c.wsConnects
+		if c.wsConnects > 1 {
+			res.WSReconnects += c.wsConnects - 1
+		}
+		res.CartItemsWritten += c.written
+		res.LostSessions += c.lostSessions
+		res.LostCartItems += c.lostItems
+		all = append(all, c.latencies...)
+		hits = append(hits, c.hitLatencies...)
+	}
+	if res.ReportRequests > 0 {
+		res.HitRate = float64(res.CacheHits) / float64(res.ReportRequests)
+		res.PhysicalLimit = 1 - float64(res.DistinctKeys)/float64(res.ReportRequests)
+	}
+	res.P50Ms, res.P95Ms, res.P99Ms = percentileMs(all, 50), percentileMs(all, 95), percentileMs(all, 99)
+	res.HitP50Ms = percentileMs(hits, 50)
+	return res, nil
+}
+
+// client is one simulated user with its own cookie jar (session cookie and GAESA).
+type client struct {
+	w        Workload
+	user     string
+	http     *http.Client
+	expected map[string]int // sku -> quantity the app acknowledged
+
+	requests, errors, reports, hits, moves, written int
+	keys                                            map[string]struct{}
+	latencies, hitLatencies                         []time.Duration
+	lastInstance                                    string
+	wsConnects                                      int // touched only by holdWebSocket
+	lostSessions, lostItems                         int
+}
+
+func (c *client) do(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.w.BaseURL+path, rd)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Origin", c.w.BaseURL) // a same-origin browser request
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, data, err
+}
+
+func (c *client) login(ctx context.Context) error {
+	var last error
+	for attempt := 0; attempt < 3; attempt++ {
+		resp, body, err := c.do(ctx, http.MethodPost, "/api/login", map[string]string{"user": c.user})
+		if err == nil && resp.StatusCode == http.StatusOK {
+			c.lastInstance = resp.Header.Get("X-Instance-Id")
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%s %s", resp.Status, body)
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("sign in %s: %w", c.user, last)
+}
+
+func (c *client) browse(ctx context.Context) {
+	for n := 1; ctx.Err() == nil; n++ {
+		if n%c.w.CartEvery == 0 {
+			c.addToCart(ctx, fmt.Sprintf("sku-%d", n%3))
+		} else {
+			c.report(ctx, fmt.Sprintf("q%d", rand.IntN(c.w.Queries)))
+		}
+		if c.w.ThinkTime > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(c.w.ThinkTime):
+			}
+		}
+	}
+}
+
+// observe records a finished request; it returns false when it did not succeed.
+func (c *client) observe(ctx context.Context, resp *http.Response, err error, took time.Duration) bool {
+	if err != nil && ctx.Err() != nil {
+		return false // cut off by the end of the run, not a failure
+	}
+	c.requests++
+	if err != nil || resp.StatusCode/100 != 2 {
+		c.errors++
+		return false
+	}
+	c.latencies = append(c.latencies, took)
+	if id := resp.Header.Get("X-Instance-Id"); id != "" {
+		if c.lastInstance != "" && id != c.lastInstance {
+			c.moves++
+		}
+		c.lastInstance = id
+	}
+	return true
+}
+
+func (c *client) report(ctx context.Context, q string) {
+	start := time.Now()
+	resp, _, err := c.do(ctx, http.MethodGet, "/api/report?q="+url.QueryEscape(q), nil)
+	took := time.Since(start)
+	if !c.observe(ctx, resp, err, took) {
+		return
+	}
+	c.reports++
+	c.keys[q] = struct{}{}
+	if resp.Header.Get("X-Cache") == "hit" {
+		c.hits++
+		c.hitLatencies = append(c.hitLatencies, took)
+	}
+}
+
+func (c *client) addToCart(ctx context.Context, sku string) {
+	start := time.Now()
+	resp, _, err := c.do(ctx, http.MethodPost, "/api/cart/items", map[string]any{"sku": sku, "qty": 1})
+	if c.observe(ctx, resp, err, time.Since(start)) {
+		c.expected[sku]++
+		c.written++
+	}
+}
+
+// holdWebSocket keeps a WebSocket open until ctx ends, reconnecting with backoff whenever the
+// instance closes it (1001 on shutdown) or it cannot connect.
+func (c *client) holdWebSocket(ctx context.Context) {
+	wsURL := "ws" + strings.TrimPrefix(c.w.BaseURL, "http") + "/ws"
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
+			HTTPClient: c.http, HTTPHeader: http.Header{"Origin": {c.w.BaseURL}}})
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		c.wsConnects++
+		backoff = 50 * time.Millisecond
+		for { // hello, cart updates; the library answers pings
+			if _, _, err := conn.Read(ctx); err != nil {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			_ = conn.Close(websocket.StatusNormalClosure, "run over")
+			return
+		}
+		conn.CloseNow()
+	}
+}
+
+// verify reads the client's session and cart back and counts what is missing.
+func (c *client) verify(ctx context.Context) error {
+	resp, body, err := c.do(ctx, http.MethodGet, "/api/me", nil)
+	if err != nil {
+		return fmt.Errorf("check session of %s: %w", c.user, err)
+	}
+	var me struct {
+		User string `json:"user"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &me) != nil || me.User != c.user {
+		c.lostSessions++
+	}
+	resp, body, err = c.do(ctx, http.MethodGet, "/api/cart", nil)
+	if err != nil {
+		return fmt.Errorf("check cart of %s: %w", c.user, err)
+	}
+	got := map[string]int{}
+	if resp.StatusCode == http.StatusOK {
+		var cart struct {
+			Items []struct {
+				SKU string `json:"sku"`
+				Qty int    `json:"qty"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(body, &cart); err != nil {
+			return errors.Join(fmt.Errorf("cart of %s is not JSON: %q", c.user, body), err)
+		}
+		for _, it := range cart.Items {
+			got[it.SKU] += it.Qty
+		}
+	}
+	for sku, want := range c.expected {
+		if got[sku] < want {
+			c.lostItems += want - got[sku]
+		}
+	}
+	return nil
+}
