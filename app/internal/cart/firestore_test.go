@@ -1,0 +1,42 @@
+package cart_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
+)
+
+// The infrastructure's TTL policy is on collection "carts", field "expireAt", a Timestamp:
+// the stored document must match it exactly or nothing ever gets deleted.
+func TestFirestoreDocumentCarriesTheTTLFieldTheInfraPolicyExpects(t *testing.T) {
+	f := testenv.SharedFirestore(t)
+	db := testenv.Database(t, f)
+	ctx := context.Background()
+	client, err := cart.DialFirestore(ctx, f.Project, db, f.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	s := cart.NewFirestore(client, time.Hour)
+	start := time.Now()
+	if _, err := s.Add(ctx, "frank", "jam", 2); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := client.Collection("carts").Doc("u-frank").Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, ok := snap.Data()["expireAt"].(time.Time)
+	if !ok {
+		t.Fatalf("expireAt is %T, want a timestamp: %v", snap.Data()["expireAt"], snap.Data())
+	}
+	if d := exp.Sub(start); d < 59*time.Minute || d > 61*time.Minute {
+		t.Fatalf("expireAt %v is %v after the write, want about the 1h ttl", exp, d)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
