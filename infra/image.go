@@ -1,0 +1,108 @@
+package infra
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra/imagebuild"
+)
+
+// AppImage is the app built from source into a reproducible OCI image (no Docker) and pushed
+// to a registry by digest. The build runs while the program runs, in preview too, so a preview
+// shows whether the app changed: the same source gives the same Digest, and the Cloud Run
+// service sees no diff. The push happens only in an update, once Repository is known (that is,
+// after the Artifact Registry repository exists), and is skipped when the registry already has
+// the digest.
+type AppImage struct {
+	pulumi.ResourceState
+	// Ref is "<Repository>/<Name>@sha256:<hex>"; in an update it resolves after the push.
+	Ref pulumi.StringOutput `pulumi:"ref"`
+	// Digest is "sha256:<hex>", known in preview.
+	Digest pulumi.StringOutput `pulumi:"digest"`
+}
+
+// AppImageArgs says what to build and where to push it.
+type AppImageArgs struct {
+	// SourceDir is the app's main package directory, relative to the Pulumi project root
+	// (ctx.RootDirectory()) unless absolute.
+	SourceDir string
+	// Repository is the registry path the image goes under, e.g. Registry.Url
+	// ("REGION-docker.pkg.dev/PROJECT/REPO").
+	Repository pulumi.StringInput
+	// Name is the image name inside Repository: lowercase letters and digits, separated by
+	// one '.', '_', '__' or '-'.
+	Name string
+	// Push overrides registry access; the zero value authenticates to *.pkg.dev with Google
+	// application default credentials (the identity that runs `pulumi up`).
+	Push imagebuild.PushOptions
+}
+
+var imageNamePattern = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$`)
+
+// Validate checks every field.
+func (a AppImageArgs) Validate() error {
+	var p problems
+	if a.SourceDir == "" {
+		p.addf("SourceDir is required (the app's main package directory, e.g. app)")
+	}
+	if a.Repository == nil {
+		p.addf("Repository is required (e.g. the Registry component's Url)")
+	}
+	if !imageNamePattern.MatchString(a.Name) {
+		p.addf("Name %q is not an image name; use lowercase letters and digits separated by '.', '_' or '-', e.g. app", a.Name)
+	}
+	return p.err()
+}
+
+// NewAppImage builds the image now and pushes it during an update. A build failure (the app
+// does not compile) is returned with the compiler's output, so `pulumi preview` fails with it.
+func NewAppImage(ctx *pulumi.Context, name string, args AppImageArgs, opts ...pulumi.ResourceOption) (*AppImage, error) {
+	if err := args.Validate(); err != nil {
+		return nil, fmt.Errorf("app image %q: %w", name, err)
+	}
+	dir := args.SourceDir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(ctx.RootDirectory(), dir)
+	}
+	start := time.Now()
+	built, err := imagebuild.Build(ctx.Context(), imagebuild.Options{Dir: dir})
+	if err != nil {
+		return nil, fmt.Errorf("app image %q: building %s: %w", name, dir, err)
+	}
+	elapsed := time.Since(start)
+
+	c := &AppImage{}
+	if err := ctx.RegisterComponentResource(typePrefix+"AppImage", name, c, opts...); err != nil {
+		return nil, err
+	}
+	_ = ctx.Log.Info(fmt.Sprintf("app image %s built from %s in %v: %s, %.1f MB compressed, revision %s",
+		name, args.SourceDir, elapsed.Round(time.Millisecond), built.Digest, float64(built.CompressedSize)/1e6, built.Revision),
+		&pulumi.LogArgs{Resource: c})
+
+	c.Digest = pulumi.String(built.Digest.String()).ToStringOutput()
+	imageRepo := args.Repository.ToStringOutput().ApplyT(func(repo string) string { return repo + "/" + args.Name })
+	if ctx.DryRun() {
+		c.Ref = imageRepo.ApplyT(func(repo string) (string, error) {
+			ref, err := imagebuild.DigestRef(repo, built.Digest)
+			return ref.String(), err
+		}).(pulumi.StringOutput)
+	} else {
+		// Runs once the repository URL resolves, i.e. after the repository has been created.
+		c.Ref = imageRepo.ApplyTWithContext(ctx.Context(), func(goctx context.Context, repo string) (string, error) {
+			ref, pushed, err := imagebuild.Push(goctx, built.Image, repo, args.Push)
+			if err != nil {
+				return "", fmt.Errorf("app image %q: %w", name, err)
+			}
+			if pushed {
+				_ = ctx.Log.Info("pushed "+ref.String(), &pulumi.LogArgs{Resource: c})
+			}
+			return ref.String(), nil
+		}).(pulumi.StringOutput)
+	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"ref": c.Ref, "digest": c.Digest})
+}

@@ -1,0 +1,278 @@
+package infra_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra/imagebuild"
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
+)
+
+// loopbackRegistry is go-containerregistry's in-process registry on 127.0.0.1, recording requests.
+type loopbackRegistry struct {
+	Host string
+	mu   sync.Mutex
+	reqs []string
+}
+
+func startLoopbackRegistry(t *testing.T) *loopbackRegistry {
+	t.Helper()
+	r := &loopbackRegistry{}
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.reqs = append(r.reqs, req.Method+" "+req.URL.Path)
+		r.mu.Unlock()
+		inner.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	r.Host = strings.TrimPrefix(srv.URL, "http://")
+	return r
+}
+
+func (r *loopbackRegistry) requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.reqs...)
+}
+
+func (r *loopbackRegistry) writes() []string {
+	var w []string
+	for _, req := range r.requests() {
+		if !strings.HasPrefix(req, "GET ") && !strings.HasPrefix(req, "HEAD ") {
+			w = append(w, req)
+		}
+	}
+	return w
+}
+
+// helloModule writes a throwaway module with a main package and returns the package directory.
+func helloModule(t *testing.T, mainGo string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"go.mod":  "module example.com/hello\n\ngo 1.26\n",
+		"main.go": mainGo,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const helloMain = "package main\n\nfunc main() { println(\"hello\") }\n"
+
+func TestAppImageRefIsTheDigestReferenceAndPushesOnlyInUpdate(t *testing.T) {
+	src := helloModule(t, helloMain)
+	want, err := imagebuild.Build(context.Background(), imagebuild.Options{Dir: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
+		reg := startLoopbackRegistry(t)
+		repo := reg.Host + "/proj/repo"
+		var img *infra.AppImage
+		res := infratest.MustRun(t, mode, func(ctx *pulumi.Context) error {
+			var err error
+			img, err = infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: src, Repository: pulumi.String(repo), Name: "app"})
+			if err != nil {
+				return err
+			}
+			ctx.Export("image", img.Ref)
+			ctx.Export("digest", img.Digest)
+			return nil
+		})
+		comp := res.Named(t, "cloudrun-affinity:infra:AppImage", "app")
+		if comp.Custom {
+			t.Errorf("AppImage registered as a custom resource, want a component")
+		}
+		wantRef := repo + "/app@" + want.Digest.String()
+		if got := res.Export(t, "image").String(); got != wantRef {
+			t.Errorf("Ref = %q, want %q", got, wantRef)
+		}
+		if got := res.Export(t, "digest").String(); got != want.Digest.String() {
+			t.Errorf("Digest = %q, want %q", got, want.Digest)
+		}
+		switch mode {
+		case infratest.Preview:
+			if reqs := reg.requests(); len(reqs) != 0 {
+				t.Errorf("preview talked to the registry: %q", reqs)
+			}
+		case infratest.Update:
+			if len(reg.writes()) == 0 {
+				t.Errorf("update did not push the image; requests: %q", reg.requests())
+			}
+			ref, err := name.NewDigest(wantRef)
+			if err != nil {
+				t.Fatal(err)
+			}
+			desc, err := remote.Head(ref)
+			if err != nil || desc.Digest != want.Digest {
+				t.Errorf("registry after update: %v, %v; want manifest %s", desc, err, want.Digest)
+			}
+		}
+	})
+}
+
+func TestAppImageSecondUpdateDoesNotUploadAgain(t *testing.T) {
+	src := helloModule(t, helloMain)
+	reg := startLoopbackRegistry(t)
+	program := func(ctx *pulumi.Context) error {
+		img, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: src, Repository: pulumi.String(reg.Host + "/p/r"), Name: "app"})
+		if err != nil {
+			return err
+		}
+		ctx.Export("image", img.Ref)
+		return nil
+	}
+	first := infratest.MustRun(t, infratest.Update, program).Export(t, "image").String()
+	before := len(reg.writes())
+	second := infratest.MustRun(t, infratest.Update, program).Export(t, "image").String()
+	if first != second {
+		t.Errorf("same source, two updates: %s then %s", first, second)
+	}
+	if after := reg.writes(); len(after) != before {
+		t.Errorf("second update of an unchanged app wrote to the registry: %q", after[before:])
+	}
+}
+
+// The push must wait for the Artifact Registry repository: Ref is computed from the
+// repository's URL, so it carries that dependency to the Cloud Run service; while the URL is
+// unknown (first preview) Ref is unknown but Digest is not.
+func TestAppImageRefDependsOnTheRepository(t *testing.T) {
+	src := helloModule(t, helloMain)
+	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
+		reg := startLoopbackRegistry(t)
+		var ref, digest pulumi.StringOutput
+		res := infratest.MustRun(t, mode, func(ctx *pulumi.Context) error {
+			r, err := infra.NewRegistry(ctx, "images", infra.RegistryArgs{
+				Project: "p", Region: "europe-west1", RepositoryID: "apps", KeepCount: 5, DeleteAfter: "2592000s",
+			})
+			if err != nil {
+				return err
+			}
+			// The loopback registry stands in for REGION-docker.pkg.dev; the path keeps the
+			// data flow from the repository's outputs.
+			repo := r.Url.ApplyT(func(u string) string {
+				return reg.Host + "/" + u[strings.Index(u, "/")+1:]
+			}).(pulumi.StringOutput)
+			img, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: src, Repository: repo, Name: "app"})
+			if err != nil {
+				return err
+			}
+			ref, digest = img.Ref, img.Digest
+			return nil
+		})
+		repository := res.One(t, "gcp:artifactregistry/repository:Repository")
+		got := infratest.Await(t, ref)
+		if !got.Known {
+			t.Fatalf("%s: Ref unknown although the repository URL is known in the mock", mode)
+		}
+		if !strings.HasPrefix(got.String(), reg.Host+"/p/apps/app@sha256:") {
+			t.Errorf("Ref = %q, want %s/p/apps/app@sha256:...", got.String(), reg.Host)
+		}
+		found := false
+		for _, d := range got.Deps {
+			if urn, err := infratest.AwaitErr(d.URN()); err == nil && fmt.Sprint(urn.Value) == repository.URN {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("Ref does not depend on the repository %s, so the push could run before it exists", repository.URN)
+		}
+		if d := infratest.AwaitString(t, digest); !strings.HasPrefix(d, "sha256:") {
+			t.Errorf("Digest = %q", d)
+		}
+	})
+}
+
+func TestAppImageWithUnknownRepositoryInPreviewHasDigestButNoRef(t *testing.T) {
+	src := helloModule(t, helloMain)
+	var ref, digest pulumi.StringOutput
+	infratest.MustRun(t, infratest.Preview, func(ctx *pulumi.Context) error {
+		img, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{
+			SourceDir: src, Repository: pulumi.UnsafeUnknownOutput(nil).ApplyT(func(any) string { return "never" }).(pulumi.StringOutput), Name: "app",
+		})
+		if err != nil {
+			return err
+		}
+		ref, digest = img.Ref, img.Digest
+		return nil
+	})
+	if v := infratest.Await(t, ref); v.Known {
+		t.Errorf("Ref = %v with an unknown repository, want unknown", v.Value)
+	}
+	if d := infratest.AwaitString(t, digest); !strings.HasPrefix(d, "sha256:") {
+		t.Errorf("Digest = %q, want sha256:... known in preview", d)
+	}
+}
+
+func TestAppImageBuildFailureFailsThePreviewWithTheCompilerMessage(t *testing.T) {
+	src := helloModule(t, "package main\n\nfunc main() { notDefined() }\n")
+	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
+		reg := startLoopbackRegistry(t)
+		_, err := infratest.Run(mode, func(ctx *pulumi.Context) error {
+			_, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: src, Repository: pulumi.String(reg.Host + "/p/r"), Name: "app"})
+			return err
+		})
+		if err == nil {
+			t.Fatal("program with an app that does not compile succeeded")
+		}
+		for _, want := range []string{`app image "app"`, "main.go:3", "undefined: notDefined"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not contain %q", err, want)
+			}
+		}
+		if reqs := reg.requests(); len(reqs) != 0 {
+			t.Errorf("failed build talked to the registry: %q", reqs)
+		}
+	})
+}
+
+func TestAppImageArgsValidateNamesTheField(t *testing.T) {
+	ok := infra.AppImageArgs{SourceDir: "app", Repository: pulumi.String("r"), Name: "app"}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid args: %v", err)
+	}
+	for _, tc := range []struct {
+		mutate func(*infra.AppImageArgs)
+		want   string
+	}{
+		{func(a *infra.AppImageArgs) { a.SourceDir = "" }, "SourceDir is required"},
+		{func(a *infra.AppImageArgs) { a.Repository = nil }, "Repository is required"},
+		{func(a *infra.AppImageArgs) { a.Name = "" }, `Name "" is not an image name`},
+		{func(a *infra.AppImageArgs) { a.Name = "App" }, `Name "App" is not an image name`},
+		{func(a *infra.AppImageArgs) { a.Name = "app@sha256" }, `Name "app@sha256"`},
+	} {
+		args := ok
+		tc.mutate(&args)
+		err := args.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want an error containing %q", args, err, tc.want)
+		}
+	}
+	// NewAppImage refuses bad args before building anything.
+	_, err := infratest.Run(infratest.Preview, func(ctx *pulumi.Context) error {
+		_, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{Name: "app", Repository: pulumi.String("r")})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), `app image "app": SourceDir is required`) {
+		t.Errorf("NewAppImage without SourceDir: %v", err)
+	}
+}
