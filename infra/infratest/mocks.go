@@ -160,7 +160,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	}
 	r.URN = urnOf(m.PulumiProject, m.Stack, r.Parent, r.Type, r.Name)
 
-	outputs := args.Inputs.Copy()
+	outputs := knownOnly(args.Inputs)
 	id := ""
 	if !m.DryRun && r.Custom {
 		for k, v := range m.computed(r) {
@@ -171,6 +171,18 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		id = r.Name + "-id"
 		if n, ok := outputs["name"]; ok && n.IsString() {
 			id = n.StringValue()
+		}
+	}
+	if m.DryRun && r.Custom && len(r.AdditionalSecretOutputs) > 0 {
+		// The mock monitor cannot carry an unknown secret (it fails with "malformed RPC
+		// secret"), so in preview the outputs a provider marks secret are returned known.
+		computed := m.computed(r)
+		for _, k := range r.AdditionalSecretOutputs {
+			if v, ok := computed[resource.PropertyKey(k)]; ok {
+				if _, set := outputs[resource.PropertyKey(k)]; !set {
+					outputs[resource.PropertyKey(k)] = v
+				}
+			}
 		}
 	}
 	for _, k := range r.AdditionalSecretOutputs {
@@ -259,4 +271,47 @@ func urnOf(project, stack, parent, typ, name string) string {
 		}
 	}
 	return string(resource.NewURN(tokens.QName(stack), tokens.PackageName(project), tokens.Type(parentType), tokens.Type(typ), name))
+}
+
+// knownOnly drops unknown values (and secrets around them) the way the engine leaves them out
+// of a preview's state; the mock monitor cannot send them back.
+func knownOnly(m resource.PropertyMap) resource.PropertyMap {
+	out := resource.PropertyMap{}
+	for k, v := range m {
+		if kv, ok := known(v); ok {
+			out[k] = kv
+		}
+	}
+	return out
+}
+
+func known(v resource.PropertyValue) (resource.PropertyValue, bool) {
+	switch {
+	case v.IsComputed():
+		return v, false
+	case v.IsOutput():
+		if !v.OutputValue().Known {
+			return v, false
+		}
+		return known(v.OutputValue().Element)
+	case v.IsSecret():
+		e, ok := known(v.SecretValue().Element)
+		if !ok || e.IsNull() {
+			return v, false
+		}
+		return resource.MakeSecret(e), true
+	case v.IsObject():
+		return resource.NewProperty(knownOnly(v.ObjectValue())), true
+	case v.IsArray():
+		var arr []resource.PropertyValue
+		for _, e := range v.ArrayValue() {
+			if ke, ok := known(e); ok {
+				arr = append(arr, ke)
+			} else {
+				arr = append(arr, resource.NewNullProperty())
+			}
+		}
+		return resource.NewProperty(arr), true
+	}
+	return v, true
 }

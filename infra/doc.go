@@ -1,0 +1,49 @@
+// Package infra holds the Pulumi components of cloudrun-affinity, one concern per file. Each is a
+// pulumi.ComponentResource with an Args struct whose Validate names the bad field and its allowed
+// values; every child is parented to its component.
+package infra
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// typePrefix namespaces the component type tokens.
+const typePrefix = "cloudrun-affinity:infra:"
+
+// childOptions parents a child to its component and makes it wait for deps.
+//
+// deps is passed to every child explicitly because, in the Go SDK, a component's own DependsOn
+// is not inherited by its children: without this a child could call an API before the
+// projects.Service that enables it exists.
+func childOptions(parent pulumi.Resource, deps []pulumi.Resource, extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
+	opts := []pulumi.ResourceOption{pulumi.Parent(parent)}
+	if len(deps) > 0 {
+		opts = append(opts, pulumi.DependsOn(deps))
+	}
+	return append(opts, extra...)
+}
+
+// problems collects validation messages so one error can list all of them.
+type problems []string
+
+func (p *problems) addf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(p, "; "))
+}
+
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}

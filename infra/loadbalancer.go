@@ -1,0 +1,201 @@
+package infra
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/compute"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Load balancer affinity modes (stack config lbAffinity).
+const (
+	// AffinityGAESA hashes on Cloud Run's own GAESA cookie (HTTP_COOKIE + RING_HASH), so the LB
+	// and Cloud Run agree on the client's instance.
+	AffinityGAESA = "gaesa"
+	// AffinityNone leaves affinity to Cloud Run alone.
+	AffinityNone = "none"
+)
+
+// LBAffinities lists the allowed values.
+var LBAffinities = []string{AffinityGAESA, AffinityNone}
+
+// Cloud Run's affinity cookie: name, path, lifetime.
+const (
+	GAESACookie     = "GAESA"
+	gaesaPath       = "/"
+	gaesaTTLSeconds = 30 * 24 * 3600
+)
+
+// externalManaged is the global external Application Load Balancer scheme; the only one on
+// which cookie-keyed consistent hashing is available.
+const externalManaged = "EXTERNAL_MANAGED"
+
+// LoadBalancer is a global external Application Load Balancer in front of a Cloud Run service:
+// a reserved IPv4 address, HTTPS on 443 with a Google-managed certificate, and a redirect from
+// HTTP on port 80 of the same address.
+type LoadBalancer struct {
+	pulumi.ResourceState
+	IPAddress pulumi.StringOutput `pulumi:"ipAddress"`
+	Domain    pulumi.StringOutput `pulumi:"domain"`
+	URL       pulumi.StringOutput `pulumi:"url"`
+}
+
+// LoadBalancerArgs configures the load balancer.
+type LoadBalancerArgs struct {
+	Region         string
+	Service        pulumi.StringInput // Cloud Run service name
+	Domain         string             // certificate domain; "" uses <ip>.nip.io
+	Affinity       string             // gaesa or none
+	SecurityPolicy pulumi.StringInput // optional Cloud Armor policy self link
+	DependsOn      []pulumi.Resource
+}
+
+var domainPattern = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+
+// ValidDomain reports whether s is a lowercase DNS name a managed certificate can cover.
+func ValidDomain(s string) bool { return len(s) <= 253 && domainPattern.MatchString(s) }
+
+// Validate checks every field.
+func (a LoadBalancerArgs) Validate() error {
+	var p problems
+	if a.Region == "" {
+		p.addf("Region is required (e.g. europe-west1)")
+	}
+	if a.Service == nil {
+		p.addf("Service is required (the Cloud Run service name)")
+	}
+	if a.Domain != "" && !ValidDomain(a.Domain) {
+		p.addf("Domain %q is not a lowercase DNS name (e.g. shop.example.com); leave it empty to use <ip>.nip.io", a.Domain)
+	}
+	if !oneOf(a.Affinity, LBAffinities...) {
+		p.addf("Affinity %q is not allowed; use one of %s", a.Affinity, strings.Join(LBAffinities, ", "))
+	}
+	return p.err()
+}
+
+// NewLoadBalancer creates the load balancer.
+func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, opts ...pulumi.ResourceOption) (*LoadBalancer, error) {
+	if err := args.Validate(); err != nil {
+		return nil, fmt.Errorf("load balancer %q: %w", name, err)
+	}
+	c := &LoadBalancer{}
+	if err := ctx.RegisterComponentResource(typePrefix+"LoadBalancer", name, c, opts...); err != nil {
+		return nil, err
+	}
+	child := func() []pulumi.ResourceOption { return childOptions(c, args.DependsOn) }
+
+	addr, err := compute.NewGlobalAddress(ctx, name, &compute.GlobalAddressArgs{
+		IpVersion:   pulumi.String("IPV4"),
+		AddressType: pulumi.String("EXTERNAL"),
+	}, child()...)
+	if err != nil {
+		return nil, err
+	}
+	// No Name: auto-naming lets Pulumi replace the NEG create-before-delete instead of
+	// failing with "resource in use".
+	neg, err := compute.NewRegionNetworkEndpointGroup(ctx, name, &compute.RegionNetworkEndpointGroupArgs{
+		Region:              pulumi.String(args.Region),
+		NetworkEndpointType: pulumi.String("SERVERLESS"),
+		CloudRun:            &compute.RegionNetworkEndpointGroupCloudRunArgs{Service: args.Service},
+	}, child()...)
+	if err != nil {
+		return nil, err
+	}
+
+	// A serverless NEG backend must not set TimeoutSec, PortName or HealthChecks (the API
+	// answers 400): Cloud Run owns the request timeout and instance health.
+	backendArgs := &compute.BackendServiceArgs{
+		LoadBalancingScheme: pulumi.String(externalManaged),
+		Protocol:            pulumi.String("HTTP"), // HTTP/1.1 to Cloud Run: WebSockets need it
+		Backends:            compute.BackendServiceBackendArray{&compute.BackendServiceBackendArgs{Group: neg.ID()}},
+		LogConfig:           &compute.BackendServiceLogConfigArgs{Enable: pulumi.Bool(true), SampleRate: pulumi.Float64(1)},
+	}
+	switch args.Affinity {
+	case AffinityGAESA:
+		backendArgs.SessionAffinity = pulumi.String("HTTP_COOKIE")
+		backendArgs.LocalityLbPolicy = pulumi.String("RING_HASH")
+		backendArgs.ConsistentHash = &compute.BackendServiceConsistentHashArgs{
+			HttpCookie: &compute.BackendServiceConsistentHashHttpCookieArgs{
+				Name: pulumi.String(GAESACookie),
+				Path: pulumi.String(gaesaPath),
+				Ttl:  &compute.BackendServiceConsistentHashHttpCookieTtlArgs{Seconds: pulumi.Int(gaesaTTLSeconds)},
+			},
+		}
+	case AffinityNone:
+		backendArgs.SessionAffinity = pulumi.String("NONE")
+	}
+	if args.SecurityPolicy != nil {
+		backendArgs.SecurityPolicy = args.SecurityPolicy
+	}
+	backend, err := compute.NewBackendService(ctx, name, backendArgs, child()...)
+	if err != nil {
+		return nil, err
+	}
+
+	urlMap, err := compute.NewURLMap(ctx, name, &compute.URLMapArgs{DefaultService: backend.ID()}, child()...)
+	if err != nil {
+		return nil, err
+	}
+	domain := pulumi.String(args.Domain).ToStringOutput()
+	if args.Domain == "" {
+		// nip.io resolves <ip>.nip.io to <ip>: working HTTPS with no DNS work.
+		domain = pulumi.Sprintf("%s.nip.io", addr.Address)
+	}
+	// No Name: a domain change replaces the certificate create-before-delete.
+	cert, err := compute.NewManagedSslCertificate(ctx, name, &compute.ManagedSslCertificateArgs{
+		Type:    pulumi.String("MANAGED"),
+		Managed: &compute.ManagedSslCertificateManagedArgs{Domains: pulumi.StringArray{domain}},
+	}, child()...)
+	if err != nil {
+		return nil, err
+	}
+	httpsProxy, err := compute.NewTargetHttpsProxy(ctx, name, &compute.TargetHttpsProxyArgs{
+		UrlMap:          urlMap.ID(),
+		SslCertificates: pulumi.StringArray{cert.ID()},
+	}, child()...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := compute.NewGlobalForwardingRule(ctx, name+"-https", &compute.GlobalForwardingRuleArgs{
+		IpAddress:           addr.ID(),
+		IpProtocol:          pulumi.String("TCP"),
+		PortRange:           pulumi.String("443"),
+		LoadBalancingScheme: pulumi.String(externalManaged),
+		Target:              httpsProxy.ID(),
+	}, child()...); err != nil {
+		return nil, err
+	}
+
+	redirect, err := compute.NewURLMap(ctx, name+"-redirect", &compute.URLMapArgs{
+		DefaultUrlRedirect: &compute.URLMapDefaultUrlRedirectArgs{
+			HttpsRedirect:        pulumi.Bool(true),
+			StripQuery:           pulumi.Bool(false),
+			RedirectResponseCode: pulumi.String("MOVED_PERMANENTLY_DEFAULT"),
+		},
+	}, child()...)
+	if err != nil {
+		return nil, err
+	}
+	httpProxy, err := compute.NewTargetHttpProxy(ctx, name+"-redirect", &compute.TargetHttpProxyArgs{
+		UrlMap: redirect.ID(),
+	}, child()...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := compute.NewGlobalForwardingRule(ctx, name+"-http", &compute.GlobalForwardingRuleArgs{
+		IpAddress:           addr.ID(),
+		IpProtocol:          pulumi.String("TCP"),
+		PortRange:           pulumi.String("80"),
+		LoadBalancingScheme: pulumi.String(externalManaged),
+		Target:              httpProxy.ID(),
+	}, child()...); err != nil {
+		return nil, err
+	}
+
+	c.IPAddress = addr.Address
+	c.Domain = domain
+	c.URL = pulumi.Sprintf("https://%s", domain)
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"ipAddress": c.IPAddress, "domain": c.Domain, "url": c.URL})
+}

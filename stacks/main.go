@@ -1,0 +1,177 @@
+// Command stacks is the cloudrun-affinity Pulumi program (Pulumi.yaml: main: stacks/).
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+func main() { pulumi.Run(program) }
+
+// program composes the components in the order data flows: APIs, network, data stores,
+// registry and image, identity, service, load balancer; then exports.
+func program(ctx *pulumi.Context) error {
+	cfg, err := LoadConfig(ctx)
+	if err != nil {
+		return err // nothing registered yet: bad config leaves nothing half done
+	}
+	stack := slug(ctx.Stack())
+
+	apis, err := infra.NewAPIs(ctx, "apis", infra.APIsArgs{Project: cfg.Project})
+	if err != nil {
+		return err
+	}
+	// Every component passes these to its children (see infra.childOptions for why).
+	needAPIs := apis.Services
+
+	network, err := infra.NewNetwork(ctx, "network", infra.NetworkArgs{
+		Region:     cfg.Region,
+		SubnetCIDR: cfg.SubnetCIDR,
+		DependsOn:  needAPIs,
+	})
+	if err != nil {
+		return err
+	}
+	cache, err := infra.NewRedis(ctx, "redis", infra.RedisArgs{
+		Region:          cfg.Region,
+		Network:         network.NetworkID,
+		Tier:            cfg.RedisTier,
+		SizeGB:          cfg.RedisSizeGB,
+		Version:         cfg.RedisVersion,
+		MaintenanceDay:  cfg.RedisMaintenanceDay,
+		MaintenanceHour: cfg.RedisMaintenanceHour,
+		SecretID:        "cloudrun-affinity-redis-auth-" + stack,
+		DependsOn:       needAPIs,
+	})
+	if err != nil {
+		return err
+	}
+	db, err := infra.NewFirestore(ctx, "firestore", infra.FirestoreArgs{
+		Location:            cfg.FirestoreLocation,
+		NamePrefix:          "affinity-" + stack,
+		PointInTimeRecovery: cfg.FirestorePITR,
+		DeleteProtection:    cfg.FirestoreDeleteProtection,
+		DependsOn:           needAPIs,
+	})
+	if err != nil {
+		return err
+	}
+	registry, err := infra.NewRegistry(ctx, "registry", infra.RegistryArgs{
+		Project:      cfg.Project,
+		Region:       cfg.Region,
+		RepositoryID: "cloudrun-affinity-" + stack,
+		KeepCount:    cfg.RegistryKeepCount,
+		DeleteAfter:  "2592000s", // 30 days
+		DependsOn:    needAPIs,
+	})
+	if err != nil {
+		return err
+	}
+	image, err := containerImage(ctx, cfg, registry)
+	if err != nil {
+		return err
+	}
+	identity, err := infra.NewIdentity(ctx, "identity", infra.IdentityArgs{
+		Project:   cfg.Project,
+		AccountID: accountID(stack),
+		SecretID:  cache.AuthSecretID,
+		DependsOn: needAPIs,
+	})
+	if err != nil {
+		return err
+	}
+	service, err := infra.NewService(ctx, "app", infra.ServiceArgs{
+		Project:            cfg.Project,
+		Region:             cfg.Region,
+		Image:              image,
+		ServiceAccount:     identity.Email,
+		Network:            network.NetworkID,
+		Subnet:             network.SubnetID,
+		RedisAddr:          cache.Addr,
+		RedisCACerts:       cache.CACerts,
+		RedisSecretID:      cache.AuthSecretID,
+		RedisSecretVersion: cache.AuthSecretVersion,
+		FirestoreDatabase:  db.DatabaseName,
+		MinInstances:       cfg.MinInstances,
+		MaxInstances:       cfg.MaxInstances,
+		Concurrency:        cfg.Concurrency,
+		CPU:                cfg.CPU,
+		Memory:             cfg.Memory,
+		DeletionProtection: cfg.DeletionProtection,
+		// The grants are not in the data flow, yet the first revision needs them to read the
+		// AUTH secret and Firestore.
+		DependsOn: append(append([]pulumi.Resource{}, needAPIs...), identity.Grants...),
+	})
+	if err != nil {
+		return err
+	}
+	var policy pulumi.StringInput
+	if cfg.CloudArmor {
+		armor, err := infra.NewSecurityPolicy(ctx, "armor", infra.SecurityPolicyArgs{
+			RequestsPerMinute: cfg.RateLimitPerMinute,
+			DependsOn:         needAPIs,
+		})
+		if err != nil {
+			return err
+		}
+		policy = armor.SelfLink
+	}
+	lb, err := infra.NewLoadBalancer(ctx, "lb", infra.LoadBalancerArgs{
+		Region:         cfg.Region,
+		Service:        service.Name,
+		Domain:         cfg.Domain,
+		Affinity:       cfg.LBAffinity,
+		SecurityPolicy: policy,
+		DependsOn:      needAPIs,
+	})
+	if err != nil {
+		return err
+	}
+
+	ctx.Export("url", lb.URL)
+	ctx.Export("ipAddress", lb.IPAddress)
+	ctx.Export("serviceName", service.Name)
+	ctx.Export("serviceUri", service.Uri)
+	ctx.Export("redisHost", cache.Host)
+	ctx.Export("firestoreDatabase", db.DatabaseName)
+	ctx.Export("imageRepository", registry.Url)
+	ctx.Export("lbAffinity", pulumi.String(cfg.LBAffinity))
+	return nil
+}
+
+// containerImage is where the image the service runs is chosen: the configured `image` for
+// now. The bundled app is wired in here: when cfg.Image is empty, build app/ with
+// infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: "../app", Repository: reg.Url,
+// Name: "app"}) and return its Ref.
+func containerImage(ctx *pulumi.Context, cfg Config, reg *infra.Registry) (pulumi.StringInput, error) {
+	if cfg.Image == "" {
+		return nil, fmt.Errorf("%s:image is empty; set an image reference", ctx.Project())
+	}
+	return pulumi.String(cfg.Image), nil
+}
+
+// accountID is the runtime service account id: at most 30 characters, ending in a letter or digit.
+func accountID(stack string) string {
+	id := "affinity-run-" + stack
+	if len(id) > 30 {
+		id = id[:30]
+	}
+	return strings.TrimRight(id, "-")
+}
+
+// slug turns a stack name into something every physical name accepts: lowercase letters,
+// digits and -.
+func slug(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
