@@ -1,0 +1,133 @@
+package lab
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// These tests run the real app as separate processes on a Memorystore-like Redis (TLS + AUTH)
+// and the official Firestore emulator. Missing components fail them with the install command.
+
+var shared struct {
+	once sync.Once
+	env  *Env
+	err  error
+}
+
+func sharedEnv(t *testing.T) *Env {
+	t.Helper()
+	shared.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		shared.env, shared.err = StartEnv(ctx)
+	})
+	if shared.err != nil {
+		t.Fatalf("start the lab's environment: %v", shared.err)
+	}
+	return shared.env
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.env != nil {
+		shared.env.Close()
+	}
+	os.Exit(code)
+}
+
+// smallRun is a bounded lab run: 3 instances, 12 clients with 5 queries each.
+func smallRun(mode Mode) Config {
+	cfg := Defaults
+	cfg.Mode = mode
+	cfg.Duration = 2500 * time.Millisecond
+	cfg.SlowBackendDelay = 30 * time.Millisecond
+	return cfg
+}
+
+func runLab(t *testing.T, cfg Config) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := sharedEnv(t).Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("%s run: %v", cfg.Mode, err)
+	}
+	t.Logf("%s: %+v", cfg.Mode, res)
+	if res.ReportRequests < 200 {
+		t.Fatalf("%s run made only %d report requests: too few to judge", cfg.Mode, res.ReportRequests)
+	}
+	return res
+}
+
+func TestAffinityKeepsCacheHitsNearThePhysicalLimit(t *testing.T) {
+	on := runLab(t, smallRun(AffinityOn))
+	off := runLab(t, smallRun(AffinityOff))
+
+	if on.HitRate < on.PhysicalLimit-0.05 {
+		t.Errorf("with affinity the hit rate is %.1f%%, more than 5 points under the physical limit %.1f%%",
+			100*on.HitRate, 100*on.PhysicalLimit)
+	}
+	// Most requests are hits, so the median request costs what a hit costs, not a miss.
+	if on.P50Ms > 2*on.HitP50Ms+1 || on.P50Ms >= float64(smallRun(AffinityOn).SlowBackendDelay.Milliseconds()) {
+		t.Errorf("with affinity p50 is %.1f ms, want near the cache-hit cost %.1f ms", on.P50Ms, on.HitP50Ms)
+	}
+	if on.InstanceMoves != 0 {
+		t.Errorf("with affinity and no failures %d clients moved instance", on.InstanceMoves)
+	}
+	// Without affinity every instance sees every key but holds only a third of them.
+	want := on.PhysicalLimit / 3
+	if off.HitRate < want-0.1 || off.HitRate > want+0.1 {
+		t.Errorf("without affinity the hit rate is %.1f%%, want near 1/3 of %.1f%% (%.1f%%)",
+			100*off.HitRate, 100*on.PhysicalLimit, 100*want)
+	}
+	if off.InstanceMoves == 0 {
+		t.Errorf("without affinity no client moved instance")
+	}
+	for _, r := range []Result{on, off} {
+		if r.Errors != 0 || r.LostSessions != 0 || r.LostCartItems != 0 {
+			t.Errorf("%s: %d errors, %d lost sessions, %d lost cart items; want none", r.Mode, r.Errors, r.LostSessions, r.LostCartItems)
+		}
+		if r.WSConnects < r.Clients || r.CartItemsWritten == 0 {
+			t.Errorf("%s: %d WebSocket connects for %d clients, %d cart items written", r.Mode, r.WSConnects, r.Clients, r.CartItemsWritten)
+		}
+	}
+}
+
+func TestKilledInstanceMovesClientsAndLosesNothing(t *testing.T) {
+	cfg := smallRun(AffinityOn)
+	cfg.Kill = true
+	res := runLab(t, cfg)
+	if res.Killed == "" {
+		t.Fatalf("no instance was killed")
+	}
+	if res.LostSessions != 0 || res.LostCartItems != 0 || res.Errors != 0 {
+		t.Errorf("after SIGTERM to %s: %d errors, %d lost sessions, %d lost cart items; want none",
+			res.Killed, res.Errors, res.LostSessions, res.LostCartItems)
+	}
+	// The killed instance had a third of the clients: they move, and their sockets reconnect.
+	if res.InstanceMoves < cfg.Clients/cfg.Instances || res.WSReconnects < cfg.Clients/cfg.Instances {
+		t.Errorf("after SIGTERM to %s: %d moves, %d WebSocket reconnects; want at least %d each",
+			res.Killed, res.InstanceMoves, res.WSReconnects, cfg.Clients/cfg.Instances)
+	}
+}
+
+func TestConfigValidateNamesTheBadSetting(t *testing.T) {
+	cfg := Defaults
+	cfg.Instances, cfg.Kill, cfg.Concurrency = 1, true, 0
+	err := cfg.Validate()
+	if err == nil {
+		t.Fatal("accepted 1 instance with kill and concurrency 0")
+	}
+	for _, want := range []string{"kill needs at least 2 instances", "concurrency must be 1..1000, got 0"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if err := Defaults.Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+}

@@ -1,0 +1,275 @@
+// Package live pushes cart changes to the user's open WebSockets on every instance: a change
+// is published once (Redis pub/sub, or in-process when running on memory stores) and each
+// instance forwards it to its own sockets for that user.
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
+)
+
+// Channel is the Redis pub/sub channel carrying cart changes between instances.
+const Channel = "cart-changes"
+
+// Options configure a Hub.
+type Options struct {
+	Instance string
+	// Redis fans changes out to other instances; nil keeps them in this process.
+	Redis *redis.Client
+	// PingInterval keeps idle connections alive through proxies (default 25s).
+	PingInterval time.Duration
+	Log          *slog.Logger
+}
+
+// Hub owns the WebSocket connections of this instance.
+type Hub struct {
+	opts    Options
+	mu      sync.Mutex
+	users   map[string]map[*conn]struct{}
+	closing bool
+	serving sync.WaitGroup // one per connection being served
+	ready   chan struct{}  // closed once the subscription is live
+}
+
+type conn struct {
+	ws   *websocket.Conn
+	send chan []byte // capacity 1: a newer cart replaces one not yet sent
+}
+
+// NewHub returns a hub; call Run to receive changes from other instances.
+func NewHub(o Options) *Hub {
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	h := &Hub{opts: o, users: map[string]map[*conn]struct{}{}, ready: make(chan struct{})}
+	if o.Redis == nil {
+		close(h.ready)
+	}
+	return h
+}
+
+type change struct {
+	User string          `json:"user"`
+	Cart json.RawMessage `json:"cart"`
+}
+
+// Publish announces user's new cart (any JSON value) to every instance, this one included.
+func (h *Hub) Publish(ctx context.Context, user string, cart any) error {
+	raw, err := json.Marshal(cart)
+	if err != nil {
+		return err
+	}
+	msg, err := json.Marshal(change{User: user, Cart: raw})
+	if err != nil {
+		return err
+	}
+	if h.opts.Redis == nil {
+		h.deliver(msg)
+		return nil
+	}
+	if err := h.opts.Redis.Publish(ctx, Channel, msg).Err(); err != nil {
+		return fmt.Errorf("publish cart change: %w", err)
+	}
+	return nil
+}
+
+// Run subscribes to changes from all instances and forwards them until ctx ends. Without
+// Redis there is nothing to receive and it just waits.
+func (h *Hub) Run(ctx context.Context) error {
+	if h.opts.Redis == nil {
+		<-ctx.Done()
+		return nil
+	}
+	sub := h.opts.Redis.Subscribe(ctx, Channel)
+	defer sub.Close()
+	// Receive the subscription confirmation first, so Ready means changes are flowing.
+	if _, err := sub.Receive(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("subscribe %s: %w", Channel, err)
+	}
+	close(h.ready)
+	// go-redis re-subscribes by itself after a broken connection.
+	ch := sub.Channel(redis.WithChannelSize(256))
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			h.deliver([]byte(m.Payload))
+		}
+	}
+}
+
+// Ready is closed once changes from other instances are being received.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
+
+func (h *Hub) deliver(msg []byte) {
+	var c change
+	if err := json.Unmarshal(msg, &c); err != nil || c.User == "" {
+		h.opts.Log.Warn("ignoring malformed cart change", "error", err)
+		return
+	}
+	frame, _ := json.Marshal(struct {
+		Type string          `json:"type"`
+		Cart json.RawMessage `json:"cart"`
+	}{"cart", c.Cart})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for cn := range h.users[c.User] {
+		select {
+		case cn.send <- frame:
+		default: // an older cart is still queued: replace it, the newest wins
+			select {
+			case <-cn.send:
+			default:
+			}
+			select {
+			case cn.send <- frame:
+			default:
+			}
+		}
+	}
+}
+
+// Open is the number of WebSockets this instance holds.
+func (h *Hub) Open() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, cs := range h.users {
+		n += len(cs)
+	}
+	return n
+}
+
+// ErrClosing is returned by Serve once CloseAll has begun.
+var ErrClosing = errors.New("instance is shutting down")
+
+// Serve upgrades the request for user and serves the socket until either side closes it.
+// The caller has already checked the session and the origin.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user string) error {
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		return ErrClosing
+	}
+	h.serving.Add(1)
+	h.mu.Unlock()
+	defer h.serving.Done()
+
+	ws, err := websocket.Accept(w, r, nil) // also refuses an Origin whose host is not r.Host
+	if err != nil {
+		return err
+	}
+	defer ws.CloseNow()
+	c := &conn{ws: ws, send: make(chan []byte, 1)}
+	if !h.add(user, c) {
+		ws.Close(websocket.StatusGoingAway, "instance shutting down")
+		return nil
+	}
+	defer h.remove(user, c)
+
+	// Clients only send control frames; CloseRead answers pings and notices the close.
+	ctx := ws.CloseRead(context.Background())
+	hello, _ := json.Marshal(map[string]string{"type": "hello", "instance": h.opts.Instance, "user": user})
+	if err := write(ctx, ws, hello); err != nil {
+		return nil
+	}
+	ping := time.NewTicker(h.opts.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case frame := <-c.send:
+			if err := write(ctx, ws, frame); err != nil {
+				return nil
+			}
+		case <-ping.C:
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := ws.Ping(pctx)
+			cancel()
+			if err != nil {
+				ws.Close(websocket.StatusPolicyViolation, "ping timeout")
+				return nil
+			}
+		}
+	}
+}
+
+func write(ctx context.Context, ws *websocket.Conn, msg []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return ws.Write(ctx, websocket.MessageText, msg)
+}
+
+func (h *Hub) add(user string, c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		return false
+	}
+	if h.users[user] == nil {
+		h.users[user] = map[*conn]struct{}{}
+	}
+	h.users[user][c] = struct{}{}
+	return true
+}
+
+func (h *Hub) remove(user string, c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.users[user], c)
+	if len(h.users[user]) == 0 {
+		delete(h.users, user)
+	}
+}
+
+// CloseAll refuses new sockets and closes every open one with 1001 (going away), so clients
+// reconnect at once, to another instance. It returns when all are closed or ctx ends.
+func (h *Hub) CloseAll(ctx context.Context) {
+	h.mu.Lock()
+	h.closing = true
+	var all []*conn
+	for _, cs := range h.users {
+		for c := range cs {
+			all = append(all, c)
+		}
+	}
+	h.mu.Unlock()
+
+	var closing sync.WaitGroup
+	for _, c := range all {
+		closing.Go(func() { c.ws.Close(websocket.StatusGoingAway, "instance shutting down") })
+	}
+	done := make(chan struct{})
+	go func() {
+		closing.Wait()
+		h.serving.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, c := range all {
+			c.ws.CloseNow()
+		}
+	}
+}

@@ -1,0 +1,238 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cache"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/live"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/report"
+)
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(s.pageHTML)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 when every dependency answers within a short deadline, else 503
+// naming the ones that did not.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeError(w, http.StatusServiceUnavailable, "instance is shutting down")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var (
+		mu     sync.Mutex
+		failed string
+		wg     sync.WaitGroup
+	)
+	for _, c := range s.Checks {
+		wg.Go(func() {
+			if err := c.Ping(ctx); err != nil {
+				mu.Lock()
+				if failed != "" {
+					failed += "; "
+				}
+				failed += c.Name + ": " + err.Error()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if failed != "" {
+		s.Log.WarnContext(r.Context(), "not ready", "error", failed)
+		writeError(w, http.StatusServiceUnavailable, "not ready: "+failed)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err.status, err.msg)
+		return
+	}
+	if err := s.Sessions.Login(r.Context(), req.User); err != nil {
+		s.fail(w, r, "renew session", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"user": req.User})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if err := s.Sessions.Logout(r.Context()); err != nil {
+		s.fail(w, r, "end session", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type meResponse struct {
+	User      string    `json:"user"`
+	Instance  string    `json:"instance"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	user := s.Sessions.User(r.Context())
+	if user == "" {
+		writeError(w, http.StatusUnauthorized, "not signed in")
+		return
+	}
+	writeJSON(w, http.StatusOK, meResponse{user, s.Instance, s.Sessions.Expires(r.Context()).UTC()})
+}
+
+// signedIn passes the session's user to next, or answers 401.
+func (s *Server) signedIn(next func(http.ResponseWriter, *http.Request, string)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := s.Sessions.User(r.Context())
+		if user == "" {
+			writeError(w, http.StatusUnauthorized, "not signed in")
+			return
+		}
+		next(w, r, user)
+	})
+}
+
+func (s *Server) getCart(w http.ResponseWriter, r *http.Request, user string) {
+	c, err := s.Carts.Get(r.Context(), user)
+	if err != nil {
+		s.fail(w, r, "read cart", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) addItem(w http.ResponseWriter, r *http.Request, user string) {
+	var req addItemRequest
+	if err := readJSON(w, r, &req); err != nil {
+		writeError(w, err.status, err.msg)
+		return
+	}
+	c, err := s.Carts.Add(r.Context(), user, req.SKU, req.Qty)
+	s.cartChanged(w, r, user, c, err)
+}
+
+func (s *Server) removeItem(w http.ResponseWriter, r *http.Request, user string) {
+	sku := r.PathValue("sku")
+	if !cart.ValidName(sku) {
+		writeError(w, http.StatusBadRequest, "sku must be 1-64 of [A-Za-z0-9._-]")
+		return
+	}
+	c, err := s.Carts.Remove(r.Context(), user, sku)
+	s.cartChanged(w, r, user, c, err)
+}
+
+// cartChanged answers a cart write and tells the user's sockets on every instance. The cart
+// is already durable, so a failed announcement is logged, not returned: clients re-read the
+// cart when they reconnect.
+func (s *Server) cartChanged(w http.ResponseWriter, r *http.Request, user string, c cart.Cart, err error) {
+	if errors.Is(err, cart.ErrInvalid) {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err != nil {
+		s.fail(w, r, "write cart", err)
+		return
+	}
+	if err := s.Hub.Publish(r.Context(), user, c); err != nil {
+		s.Log.WarnContext(r.Context(), "cart change not announced", "error", err)
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// MaxQueryLen bounds the report query.
+const MaxQueryLen = 256
+
+type reportResponse struct {
+	User     string        `json:"user"`
+	Q        string        `json:"q"`
+	Result   report.Result `json:"result"`
+	Cache    string        `json:"cache"`
+	Instance string        `json:"instance"`
+}
+
+func (s *Server) report(w http.ResponseWriter, r *http.Request, user string) {
+	q := r.URL.Query().Get("q")
+	if len(q) > MaxQueryLen {
+		writeError(w, http.StatusBadRequest, "q must be at most 256 bytes")
+		return
+	}
+	key := cache.Key{User: user, Q: q}
+	status := "hit"
+	res, ok := s.Cache.Get(key)
+	if !ok {
+		status = "miss"
+		var err error
+		if res, err = s.Reports.Compute(r.Context(), user, q); err != nil {
+			s.fail(w, r, "compute report", err)
+			return
+		}
+		s.Cache.Add(key, res)
+	}
+	w.Header().Set("X-Cache", status)
+	writeJSON(w, http.StatusOK, reportResponse{user, q, res, status, s.Instance})
+}
+
+type statsResponse struct {
+	Instance      string      `json:"instance"`
+	UptimeSeconds float64     `json:"uptime_seconds"`
+	Cache         cache.Stats `json:"cache"`
+	WebSockets    int         `json:"websockets"`
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, statsResponse{
+		Instance:      s.Instance,
+		UptimeSeconds: time.Since(s.started).Seconds(),
+		Cache:         s.Cache.Stats(),
+		WebSockets:    s.Hub.Open(),
+	})
+}
+
+func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		writeError(w, http.StatusForbidden, "cross-origin WebSocket refused")
+		return
+	}
+	ctx, err := s.Sessions.Load(r)
+	if err != nil {
+		s.fail(w, r, "load session", err)
+		return
+	}
+	user := s.Sessions.User(ctx)
+	if user == "" {
+		writeError(w, http.StatusUnauthorized, "not signed in")
+		return
+	}
+	if err := s.Hub.Serve(w, r, user); errors.Is(err, live.ErrClosing) {
+		writeError(w, http.StatusServiceUnavailable, "instance is shutting down")
+	} else if err != nil {
+		// The upgrade failed and Accept has already answered.
+		s.Log.InfoContext(r.Context(), "websocket upgrade failed", "error", err)
+	}
+}
+
+// fail logs a server-side error and answers 500 (503 when a dependency timed out or the
+// client went away) without leaking details.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	status := http.StatusInternalServerError
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		status = http.StatusServiceUnavailable
+	}
+	s.Log.ErrorContext(r.Context(), what, "error", err, "path", r.URL.Path)
+	writeError(w, status, what+" failed")
+}

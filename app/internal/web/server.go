@@ -1,0 +1,170 @@
+// Package web is the app's HTTP surface: plain http.Handlers on a ServeMux with method
+// patterns, JSON in and out, and the embedded demo page.
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"html"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cache"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/live"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/logging"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/report"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/session"
+)
+
+//go:embed static
+var static embed.FS
+
+// Check is one dependency readiness depends on.
+type Check struct {
+	Name string // named in the 503 body, e.g. "redis"
+	Ping func(ctx context.Context) error
+}
+
+// Deps are what the handlers work with; main wires them.
+type Deps struct {
+	Instance string
+	Project  string // for trace ids in logs
+	Sessions *session.Manager
+	Carts    cart.Store
+	Reports  report.Backend
+	Cache    *cache.Cache[report.Result]
+	Hub      *live.Hub
+	Checks   []Check
+	Log      *slog.Logger
+}
+
+// Server serves the HTTP contract.
+type Server struct {
+	Deps
+	started  time.Time
+	draining atomic.Bool
+	handler  http.Handler
+	pageHTML []byte // the demo page with this instance's id filled in
+}
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 4 << 10
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{Deps: d, started: time.Now(), pageHTML: renderPage(d.Instance)}
+	mux := http.NewServeMux()
+	withSession := d.Sessions.Middleware
+
+	mux.HandleFunc("GET /{$}", s.page)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("POST /api/login", withSession(http.HandlerFunc(s.login)))
+	mux.Handle("POST /api/logout", withSession(http.HandlerFunc(s.logout)))
+	mux.Handle("GET /api/me", withSession(http.HandlerFunc(s.me)))
+	mux.Handle("GET /api/cart", withSession(s.signedIn(s.getCart)))
+	mux.Handle("POST /api/cart/items", withSession(s.signedIn(s.addItem)))
+	mux.Handle("DELETE /api/cart/items/{sku}", withSession(s.signedIn(s.removeItem)))
+	mux.Handle("GET /api/report", withSession(s.signedIn(s.report)))
+	mux.HandleFunc("GET /api/stats", s.stats)
+	// Not wrapped in the session middleware: its writer cannot be hijacked for the upgrade.
+	mux.HandleFunc("GET /ws", s.websocket)
+
+	cop := http.NewCrossOriginProtection() // compares Origin (or Sec-Fetch-Site) with Host
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "cross-origin request refused")
+	}))
+
+	var h http.Handler = jsonFallback(mux)
+	h = cop.Handler(h)
+	h = logging.Trace(d.Project, h)
+	h = s.recoverPanics(h)
+	h = s.instanceHeader(h)
+	s.handler = h
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Drain makes /readyz answer 503 from now on, for the shutdown window.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) instanceHeader(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Instance-Id", s.Instance)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Log.ErrorContext(r.Context(), "handler panic", "panic", v, "path", r.URL.Path)
+				writeError(w, http.StatusInternalServerError, "internal error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// jsonFallback answers the mux's own 404 and 405 in JSON like every other error.
+func jsonFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		probe := &statusProbe{header: http.Header{}}
+		mux.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		switch probe.code {
+		case http.StatusMethodNotAllowed:
+			writeError(w, probe.code, "method "+r.Method+" not allowed; allowed: "+probe.header.Get("Allow"))
+		default:
+			writeError(w, http.StatusNotFound, "no such path: "+r.URL.Path)
+		}
+	})
+}
+
+// statusProbe records what the mux's fallback handler would answer.
+type statusProbe struct {
+	header http.Header
+	code   int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) {
+	if p.code == 0 {
+		p.code = http.StatusOK
+	}
+	return len(b), nil
+}
+func (p *statusProbe) WriteHeader(code int) {
+	if p.code == 0 {
+		p.code = code
+	}
+}
+
+// renderPage fills in the id of the instance serving the page, which the page cannot read
+// from its own response headers.
+func renderPage(instance string) []byte {
+	page, err := static.ReadFile("static/index.html")
+	if err != nil {
+		panic(err) // embedded at build time
+	}
+	return bytes.Replace(page, []byte(`<code id="instance">?</code>`),
+		[]byte(`<code id="instance">`+html.EscapeString(instance)+`</code>`), 1)
+}

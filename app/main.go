@@ -1,0 +1,225 @@
+// Command app is the bundled web app: sessions in Redis, carts in Firestore, a per-instance
+// cache that session affinity makes effective, and WebSockets that reconnect. With neither
+// REDIS_ADDR nor FIRESTORE_DATABASE set it runs on in-memory stores: `go run ./app`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"cloud.google.com/go/firestore"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cache"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/config"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/instance"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/live"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/logging"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/redisclient"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/report"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/session"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/web"
+)
+
+// shutdownBudget is how long draining may take: Cloud Run kills the process 10 s after
+// SIGTERM, and closing clients needs the rest.
+const shutdownBudget = 8 * time.Second
+
+func main() {
+	log := logging.New(os.Stdout, slog.LevelInfo)
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		log.Error("cannot start: " + err.Error())
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		log.Error("cannot start: listen", "error", err)
+		os.Exit(1)
+	}
+	if err := run(ctx, cfg, ln, log); err != nil {
+		log.Error("cannot start: " + err.Error())
+		os.Exit(1)
+	}
+}
+
+// backends are the stores the configuration selects, and how to release them.
+type backends struct {
+	sessions *session.Manager
+	carts    cart.Store
+	redis    *redis.Client     // nil on memory stores
+	fs       *firestore.Client // nil on memory stores
+	checks   []web.Check
+}
+
+func (b *backends) close() {
+	b.sessions.Close()
+	if b.redis != nil {
+		b.redis.Close()
+	}
+	if b.fs != nil {
+		b.fs.Close()
+	}
+}
+
+func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger, onSessionError func(http.ResponseWriter, *http.Request, error)) (*backends, error) {
+	b := &backends{}
+	sessOpts := session.Options{TTL: cfg.SessionTTL, CookieSecure: cfg.CookieSecure, OnError: onSessionError}
+	if cfg.InMemory() {
+		log.Info("running on in-memory stores: sessions and carts live in this process only (set REDIS_ADDR and FIRESTORE_DATABASE to share them)")
+	}
+	if cfg.RedisAddr == "" {
+		b.sessions = session.NewMemory(sessOpts)
+		if !cfg.InMemory() {
+			log.Warn("REDIS_ADDR not set: sessions are in memory, so they do not survive a move to another instance")
+		}
+	} else {
+		o := redisclient.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, CAPEM: cfg.RedisTLSCA}
+		client, err := redisclient.New(o)
+		if err != nil {
+			return nil, err
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = redisclient.Check(pctx, client, o)
+		cancel()
+		if err != nil {
+			client.Close()
+			return nil, err
+		}
+		b.redis = client
+		b.sessions = session.NewRedis(client, sessOpts)
+		b.checks = append(b.checks, web.Check{Name: "redis", Ping: func(ctx context.Context) error {
+			return redisclient.Check(ctx, client, o)
+		}})
+	}
+	if cfg.FirestoreDatabase == "" {
+		b.carts = cart.NewMemory(cart.DefaultTTL)
+		if !cfg.InMemory() {
+			log.Warn("FIRESTORE_DATABASE not set: carts are in memory, so they are lost with this instance")
+		}
+	} else {
+		client, err := cart.DialFirestore(ctx, cfg.Project, cfg.FirestoreDatabase, cfg.FirestoreEmulatorHost)
+		if err != nil {
+			b.close()
+			return nil, fmt.Errorf("firestore database %q: %w", cfg.FirestoreDatabase, err)
+		}
+		store := cart.NewFirestore(client, cart.DefaultTTL)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = store.Ping(pctx)
+		cancel()
+		if err != nil {
+			client.Close()
+			b.close()
+			return nil, fmt.Errorf("firestore database %q (FIRESTORE_DATABASE) does not answer: %w", cfg.FirestoreDatabase, err)
+		}
+		b.fs = client
+		b.carts = store
+		b.checks = append(b.checks, web.Check{Name: "firestore", Ping: store.Ping})
+	}
+	return b, nil
+}
+
+// run serves on ln until ctx ends (SIGTERM), then shuts down gracefully: stop accepting,
+// close WebSockets with 1001, finish in-flight requests, close clients.
+func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) error {
+	id, err := instance.Resolve(ctx, cfg.OnCloudRun, cfg.InstanceID)
+	if err != nil {
+		log.Warn("instance id fallback", "error", err, "source", id.Source)
+	}
+	log = log.With("instance", id.ID)
+	project := cfg.Project
+	if project == "" {
+		project = id.Project
+	}
+
+	sessionError := func(w http.ResponseWriter, r *http.Request, err error) {
+		log.ErrorContext(r.Context(), "session store", "error", err)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":"session store unavailable"}` + "\n"))
+	}
+	b, err := openBackends(ctx, cfg, log, sessionError)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	hub := live.NewHub(live.Options{Instance: id.ID, Redis: b.redis, Log: log})
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- hub.Run(hubCtx) }()
+	defer func() { stopHub(); <-hubDone }()
+	select {
+	case <-hub.Ready():
+	case err := <-hubDone:
+		return fmt.Errorf("cart change fan-out: %w", err)
+	case <-time.After(5 * time.Second):
+		return errors.New("cart change fan-out: no Redis subscription within 5s")
+	case <-ctx.Done():
+		return nil
+	}
+
+	srv := web.New(web.Deps{
+		Instance: id.ID,
+		Project:  project,
+		Sessions: b.sessions,
+		Carts:    b.carts,
+		Reports:  report.Backend{Delay: cfg.SlowBackendDelay},
+		Cache:    cache.New[report.Result](cfg.CacheSize, cfg.CacheTTL),
+		Hub:      hub,
+		Checks:   b.checks,
+		Log:      log,
+	})
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String(), "instance_source", id.Source,
+		"redis", cfg.RedisAddr != "", "firestore", cfg.FirestoreDatabase != "")
+
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down: closing WebSockets with 1001 and draining requests")
+	srv.Drain()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	defer cancel()
+	socketsClosed := make(chan struct{})
+	// Shutdown closes the listener first and then runs this: sockets close only once no new
+	// connection can land here, so clients reconnect to another instance.
+	httpSrv.RegisterOnShutdown(func() {
+		hub.CloseAll(shutdownCtx)
+		close(socketsClosed)
+	})
+	start := time.Now()
+	err = httpSrv.Shutdown(shutdownCtx)
+	select {
+	case <-socketsClosed:
+	case <-shutdownCtx.Done():
+	}
+	if err != nil {
+		log.Warn("shutdown deadline reached; closing remaining connections", "error", err)
+		httpSrv.Close()
+	}
+	log.Info("stopped", "took_ms", time.Since(start).Milliseconds())
+	return nil
+}
