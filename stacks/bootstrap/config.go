@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -30,9 +32,10 @@ const (
 	defaultDeployerAccountID   = "pulumi-deployer"
 )
 
-// defaultGrantableRoles are the roles the main stack grants at project level (to the app's
-// runtime service account), the only ones the deployer may add or remove (see deployer.go).
-var defaultGrantableRoles = []string{"roles/datastore.user"}
+// defaultGrantableRoles are the roles the main stack grants at project level (infra.Identity gives
+// the app's runtime service account Firestore data access), the only ones the deployer may add or
+// remove (see deployer.go).
+var defaultGrantableRoles = []string{infra.RoleDatastoreUser}
 
 var (
 	projectRE    = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)

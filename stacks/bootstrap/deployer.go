@@ -19,7 +19,8 @@ var DeployerProjectRoles = []string{
 	// VPC and subnet, global address, serverless NEG, backend service, URL map, target proxies and
 	// forwarding rules of the load balancer (everything in networking except certificates).
 	"roles/compute.networkAdmin",
-	// Managed SSL certificates of the load balancer (compute.networkAdmin excludes them).
+	// Managed SSL certificate of the load balancer (compute.networkAdmin excludes certificates)
+	// and the Cloud Armor security policy attached to the backend service.
 	"roles/compute.securityAdmin",
 	// Memorystore for Redis instance.
 	"roles/redis.admin",
