@@ -3,6 +3,7 @@ package workflows
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -253,5 +254,33 @@ func TestEvalFollowsGitHubOrSemantics(t *testing.T) {
 	}
 	if _, err := Eval("${{ fromJSON(inputs.x) }}", ctx); err == nil {
 		t.Error("Eval accepted a function call it cannot evaluate")
+	}
+}
+
+// .ci/run (what both workflows run) must lint the workflows with a pinned actionlint before the
+// tests, under `set -e`, so a lint finding fails CI.
+func TestCIRunLintsWorkflowsWithPinnedActionlintFirst(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(data)
+	if !strings.Contains(script, "set -euo pipefail") {
+		t.Error(".ci/run does not stop on the first failing command (set -euo pipefail)")
+	}
+	version := regexp.MustCompile(`(?m)^ACTIONLINT_VERSION=(v\d+\.\d+\.\d+)$`).FindStringSubmatch(script)
+	if version == nil {
+		t.Fatal(".ci/run pins no ACTIONLINT_VERSION=vX.Y.Z")
+	}
+	lint := strings.Index(script, `go run "github.com/rhysd/actionlint/cmd/actionlint@${ACTIONLINT_VERSION}"`)
+	test := strings.Index(script, "bash .ci/test")
+	if lint < 0 {
+		t.Fatal(".ci/run does not run actionlint from the Go module proxy at the pinned version")
+	}
+	if test < 0 || test < lint {
+		t.Error(".ci/run must run actionlint before the README test command (bash .ci/test)")
+	}
+	if strings.Contains(script[lint:strings.Index(script[lint:], "\n")+lint], "||") {
+		t.Error("actionlint's failure is swallowed (||)")
 	}
 }
