@@ -46,7 +46,7 @@ func build(t *testing.T, opts Options) *Result {
 func TestSameSourceGivesSameDigestInAnotherDirectoryWithAColdCache(t *testing.T) {
 	warm := build(t, Options{Dir: writeModule(t, map[string]string{"main.go": tinyMain})})
 	// Another checkout path and an empty build cache: everything is compiled again.
-	cold := build(t, Options{Dir: writeModule(t, map[string]string{"main.go": tinyMain}), GoCache: t.TempDir()})
+	cold := build(t, Options{Dir: writeModule(t, map[string]string{"main.go": tinyMain}), GoCache: t.TempDir(), LayerCacheDir: "off"})
 	if warm.Digest != cold.Digest {
 		t.Fatalf("digest differs between builds of the same source: %s (shared cache) vs %s (cold cache)", warm.Digest, cold.Digest)
 	}
@@ -128,5 +128,29 @@ func TestBadDirectoryIsReported(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Build(Dir=%q) error = %v, want it to contain %q", dir, err, want)
 		}
+	}
+}
+
+func TestLayerCacheGivesTheSameDigestAndSurvivesDamage(t *testing.T) {
+	dir := writeModule(t, map[string]string{"main.go": tinyMain})
+	cacheDir := t.TempDir()
+	uncached := build(t, Options{Dir: dir, LayerCacheDir: "off"})
+	filled := build(t, Options{Dir: dir, LayerCacheDir: cacheDir})
+	entries, _ := filepath.Glob(filepath.Join(cacheDir, "*.tar.gz"))
+	if len(entries) != 1 {
+		t.Fatalf("cache has %d entries after one build, want 1", len(entries))
+	}
+	hit := build(t, Options{Dir: dir, LayerCacheDir: cacheDir})
+	if err := os.WriteFile(entries[0], []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repaired := build(t, Options{Dir: dir, LayerCacheDir: cacheDir})
+	for name, r := range map[string]*Result{"filling the cache": filled, "cache hit": hit, "damaged cache": repaired} {
+		if r.Digest != uncached.Digest {
+			t.Errorf("%s: digest %s, want %s as without a cache", name, r.Digest, uncached.Digest)
+		}
+	}
+	if b, _ := os.ReadFile(entries[0]); string(b) == "damaged" {
+		t.Errorf("damaged cache entry was not replaced")
 	}
 }

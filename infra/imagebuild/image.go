@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +19,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -52,6 +53,9 @@ type Options struct {
 	GoCache string
 	// Go is the go command. Default: "go" on PATH.
 	Go string
+	// LayerCacheDir keeps compressed layers so that rebuilding an unchanged app skips gzip.
+	// Default: <user cache dir>/cloudrun-affinity/imagebuild; "off" disables it.
+	LayerCacheDir string
 }
 
 // Result is a built image.
@@ -92,14 +96,25 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "app")
-	if err := compile(ctx, goBin, dir, bin, opts.GoCache, tags); err != nil {
-		return nil, err
+	// Listing the sources runs beside the build: on a warm cache the link dominates.
+	type listed struct {
+		info sourceInfo
+		err  error
 	}
-	// Listing after the build reuses what the build just loaded into the cache.
-	src, err := inspectSources(ctx, goBin, dir, opts.GoCache, tags)
-	if err != nil {
-		return nil, err
+	listDone := make(chan listed, 1)
+	go func() {
+		info, err := inspectSources(ctx, goBin, dir, opts.GoCache, tags)
+		listDone <- listed{info, err}
+	}()
+	buildErr := compile(ctx, goBin, dir, bin, opts.GoCache, tags)
+	l := <-listDone
+	if buildErr != nil {
+		return nil, buildErr // the compiler's message says more than go list's
 	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	src := l.info
 	binary, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, err
@@ -121,7 +136,14 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	created = created.UTC()
 
-	img, err := assemble(binary, created, map[string]string{LabelSource: res.Source, LabelRevision: res.Revision})
+	cache := layerCache{dir: opts.LayerCacheDir}
+	switch cache.dir {
+	case "":
+		cache.dir = defaultLayerCacheDir()
+	case "off":
+		cache.dir = ""
+	}
+	img, err := assemble(binary, created, map[string]string{LabelSource: res.Source, LabelRevision: res.Revision}, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -136,17 +158,16 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 }
 
 // assemble puts the binary into a single-layer OCI image with no base image.
-func assemble(binary []byte, created time.Time, labels map[string]string) (v1.Image, error) {
-	layerGz, err := layerTarGz(binary, created)
+func assemble(binary []byte, created time.Time, labels map[string]string, cache layerCache) (v1.Image, error) {
+	layerTar, err := rootFS(binary, created)
 	if err != nil {
 		return nil, err
 	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(layerGz)), nil
-	}, tarball.WithMediaType(types.OCILayer))
+	layerGz, err := cache.compress(layerTar)
 	if err != nil {
 		return nil, err
 	}
+	layer := newGzipLayer(layerGz, sha256.Sum256(layerTar))
 	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	img, err := mutate.Append(base, mutate.Addendum{
 		Layer:     layer,
@@ -178,17 +199,14 @@ func assemble(binary []byte, created time.Time, labels map[string]string) (v1.Im
 	return mutate.ConfigFile(img, cf)
 }
 
-// layerTarGz writes the root file system: the binary, /etc/passwd and /etc/group naming the
-// nonroot user, its home, and a world-writable sticky /tmp. Every entry has the same fixed
-// time and explicit owner, and compress/gzip (pure Go, no assembly) gives the same bytes on
-// every platform for a given Go version.
-func layerTarGz(binary []byte, mtime time.Time) ([]byte, error) {
+// rootFS writes the root file system as a tar: the binary, /etc/passwd and /etc/group naming
+// the nonroot user, its home, and a world-writable sticky /tmp. Every entry has the same fixed
+// time and explicit owner. (compress/gzip, pure Go without assembly, then gives the same
+// bytes on every platform for a given Go version.)
+func rootFS(binary []byte, mtime time.Time) ([]byte, error) {
 	var buf bytes.Buffer
-	gz, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return nil, err
-	}
-	tw := tar.NewWriter(gz)
+	buf.Grow(len(binary) + 16<<10)
+	tw := tar.NewWriter(&buf)
 	dir := func(name string, mode int64, uid int) error {
 		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode, Uid: uid, Gid: uid, ModTime: mtime, Format: tar.FormatPAX})
 	}
@@ -218,10 +236,34 @@ func layerTarGz(binary []byte, mtime time.Time) ([]byte, error) {
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	if err := gz.Close(); err != nil {
-		return nil, err
-	}
 	return buf.Bytes(), nil
+}
+
+// gzipLayer is a layer whose compressed bytes are in memory and whose diff id is already known
+// (tarball.LayerFromOpener would decompress the whole binary again to find it).
+type gzipLayer struct {
+	gz             []byte
+	digest, diffID v1.Hash
+}
+
+func newGzipLayer(gz []byte, tarSum [sha256.Size]byte) *gzipLayer {
+	gzSum := sha256.Sum256(gz)
+	return &gzipLayer{
+		gz:     gz,
+		digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(gzSum[:])},
+		diffID: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(tarSum[:])},
+	}
+}
+
+func (l *gzipLayer) Digest() (v1.Hash, error)            { return l.digest, nil }
+func (l *gzipLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *gzipLayer) Size() (int64, error)                { return int64(len(l.gz)), nil }
+func (l *gzipLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+func (l *gzipLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(l.gz)), nil
+}
+func (l *gzipLayer) Uncompressed() (io.ReadCloser, error) {
+	return gzip.NewReader(bytes.NewReader(l.gz))
 }
 
 func compressedSize(img v1.Image) (int64, error) {
