@@ -58,6 +58,20 @@ func (r Resource) InputString(path string) string {
 	return Format(v)
 }
 
+// Str is the input at path as a plain string, looking through secrets ("" when missing or
+// not a string).
+func (r Resource) Str(path string) string {
+	v, ok := r.Input(path)
+	if !ok {
+		return ""
+	}
+	v = unwrapSecret(v)
+	if !v.IsString() {
+		return ""
+	}
+	return v.StringValue()
+}
+
 // HasInput reports whether the input at path is present and not null.
 func (r Resource) HasInput(path string) bool {
 	v, ok := r.Input(path)
@@ -221,7 +235,7 @@ func (m *Mocks) computed(r Resource) resource.PropertyMap {
 			out["name"] = resource.NewProperty(r.Name + "-" + Suffix(r.Name))
 		}
 		if strings.HasPrefix(r.Type, "gcp:compute/") {
-			name := r.InputString("name")
+			name := r.Str("name")
 			if !r.HasInput("name") {
 				name = out["name"].StringValue()
 			}

@@ -55,7 +55,7 @@ func DefaultOutputs() map[string]OutputFunc {
 		"gcp:cloudrunv2/service:Service": func(m *Mocks, r Resource) resource.PropertyMap {
 			name := r.Name + "-" + Suffix(r.Name)
 			if r.HasInput("name") {
-				name = r.InputString("name")
+				name = r.Str("name")
 			}
 			return resource.PropertyMap{
 				"uri":      resource.NewProperty(fmt.Sprintf("https://%s-%s.a.run.app", name, Suffix(name))),
@@ -67,18 +67,18 @@ func DefaultOutputs() map[string]OutputFunc {
 		"gcp:artifactregistry/repository:Repository": func(m *Mocks, r Resource) resource.PropertyMap {
 			loc := m.Region
 			if r.HasInput("location") {
-				loc = r.InputString("location")
+				loc = r.Str("location")
 			}
 			return resource.PropertyMap{
 				"location": resource.NewProperty(loc),
-				"name":     resource.NewProperty(r.InputString("repositoryId")),
+				"name":     resource.NewProperty(r.Str("repositoryId")),
 			}
 		},
 		"gcp:firestore/database:Database": func(m *Mocks, r Resource) resource.PropertyMap {
 			return resource.PropertyMap{"uid": resource.NewProperty(Suffix("db" + r.Name))}
 		},
 		"gcp:serviceaccount/account:Account": func(m *Mocks, r Resource) resource.PropertyMap {
-			email := fmt.Sprintf("%s@%s.iam.gserviceaccount.com", r.InputString("accountId"), m.Project)
+			email := fmt.Sprintf("%s@%s.iam.gserviceaccount.com", r.Str("accountId"), m.Project)
 			return resource.PropertyMap{
 				"email":    resource.NewProperty(email),
 				"member":   resource.NewProperty("serviceAccount:" + email),
@@ -88,12 +88,12 @@ func DefaultOutputs() map[string]OutputFunc {
 		},
 		"gcp:secretmanager/secret:Secret": func(m *Mocks, r Resource) resource.PropertyMap {
 			return resource.PropertyMap{
-				"name": resource.NewProperty(fmt.Sprintf("projects/%s/secrets/%s", m.ProjectNumber, r.InputString("secretId"))),
+				"name": resource.NewProperty(fmt.Sprintf("projects/%s/secrets/%s", m.ProjectNumber, r.Str("secretId"))),
 			}
 		},
 		"gcp:secretmanager/secretVersion:SecretVersion": func(m *Mocks, r Resource) resource.PropertyMap {
 			return resource.PropertyMap{
-				"name":    resource.NewProperty(r.InputString("secret") + "/versions/1"),
+				"name":    resource.NewProperty(r.Str("secret") + "/versions/1"),
 				"version": resource.NewProperty("1"),
 			}
 		},
