@@ -43,31 +43,17 @@ func baseConfig() infratest.Config {
 }
 
 // mockFederation answers like the IAM API: pools and providers are named by project number.
+// (The service account's outputs come from infratest's defaults.)
 func mockFederation(m *infratest.Mocks) {
 	m.PulumiProject = ns
-	str := func(r infratest.Resource, key string) string {
-		v, ok := r.Input(key)
-		if !ok || !v.IsString() {
-			return "<" + key + " unknown>"
-		}
-		return v.StringValue()
-	}
 	m.Outputs[tPool] = func(m *infratest.Mocks, r infratest.Resource) resource.PropertyMap {
 		return resource.PropertyMap{"name": resource.NewProperty(fmt.Sprintf(
-			"projects/%s/locations/global/workloadIdentityPools/%s", m.ProjectNumber, str(r, "workloadIdentityPoolId")))}
+			"projects/%s/locations/global/workloadIdentityPools/%s", m.ProjectNumber, r.Str("workloadIdentityPoolId")))}
 	}
 	m.Outputs[tProvider] = func(m *infratest.Mocks, r infratest.Resource) resource.PropertyMap {
 		return resource.PropertyMap{"name": resource.NewProperty(fmt.Sprintf(
 			"projects/%s/locations/global/workloadIdentityPools/%s/providers/%s", m.ProjectNumber,
-			str(r, "workloadIdentityPoolId"), str(r, "workloadIdentityPoolProviderId")))}
-	}
-	m.Outputs[tAccount] = func(m *infratest.Mocks, r infratest.Resource) resource.PropertyMap {
-		email := fmt.Sprintf("%s@%s.iam.gserviceaccount.com", str(r, "accountId"), m.Project)
-		return resource.PropertyMap{
-			"email":  resource.NewProperty(email),
-			"member": resource.NewProperty("serviceAccount:" + email),
-			"name":   resource.NewProperty(fmt.Sprintf("projects/%s/serviceAccounts/%s", m.Project, email)),
-		}
+			r.Str("workloadIdentityPoolId"), r.Str("workloadIdentityPoolProviderId")))}
 	}
 }
 
