@@ -3,6 +3,7 @@ package infra
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"time"
@@ -42,6 +43,11 @@ type AppImageArgs struct {
 	Push imagebuild.PushOptions
 }
 
+// PushAppImage pushes a built image during an update. Whole-stack mock tests replace it (and
+// restore it with t.Cleanup) so that an update does not reach the real Artifact Registry; it
+// is not meant to change in a real program.
+var PushAppImage = imagebuild.Push
+
 var imageNamePattern = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$`)
 
 // Validate checks every field.
@@ -67,7 +73,7 @@ func NewAppImage(ctx *pulumi.Context, name string, args AppImageArgs, opts ...pu
 	}
 	dir := args.SourceDir
 	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(ctx.RootDirectory(), dir)
+		dir = filepath.Join(projectRoot(ctx), dir)
 	}
 	start := time.Now()
 	built, err := imagebuild.Build(ctx.Context(), imagebuild.Options{Dir: dir})
@@ -94,7 +100,7 @@ func NewAppImage(ctx *pulumi.Context, name string, args AppImageArgs, opts ...pu
 	} else {
 		// Runs once the repository URL resolves, i.e. after the repository has been created.
 		c.Ref = imageRepo.ApplyTWithContext(ctx.Context(), func(goctx context.Context, repo string) (string, error) {
-			ref, pushed, err := imagebuild.Push(goctx, built.Image, repo, args.Push)
+			ref, pushed, err := PushAppImage(goctx, built.Image, repo, args.Push)
 			if err != nil {
 				return "", fmt.Errorf("app image %q: %w", name, err)
 			}
@@ -105,4 +111,25 @@ func NewAppImage(ctx *pulumi.Context, name string, args AppImageArgs, opts ...pu
 		}).(pulumi.StringOutput)
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"ref": c.Ref, "digest": c.Digest})
+}
+
+// projectRoot is the directory of Pulumi.yaml: ctx.RootDirectory() under the Pulumi CLI; under
+// the mock runtime (which leaves it empty) the nearest parent of the working directory that
+// holds a Pulumi.yaml, else the working directory.
+func projectRoot(ctx *pulumi.Context) string {
+	if root := ctx.RootDirectory(); root != "" {
+		return root
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "Pulumi.yaml")); err == nil {
+			return dir
+		}
+		if filepath.Dir(dir) == dir {
+			return wd
+		}
+	}
 }
