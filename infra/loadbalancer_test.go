@@ -1,0 +1,144 @@
+package infra_test
+
+import (
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
+)
+
+func runLoadBalancer(t *testing.T, mode infratest.Mode, args infra.LoadBalancerArgs) (*infratest.Result, *infra.LoadBalancer) {
+	t.Helper()
+	var lb *infra.LoadBalancer
+	res := runComponent(t, mode, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
+		args.DependsOn = deps
+		var err error
+		lb, err = infra.NewLoadBalancer(ctx, "lb", args)
+		return err
+	})
+	return res, lb
+}
+
+func TestLoadBalancerGAESAAffinityOnExternalManagedServerlessBackend(t *testing.T) {
+	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
+		res, lb := runLoadBalancer(t, mode, infra.LoadBalancerArgs{
+			Region: testRegion, Service: pulumi.String("app-123"), Affinity: infra.AffinityGAESA,
+		})
+		checkParentedAndWaiting(t, res, "cloudrun-affinity:infra:LoadBalancer")
+
+		neg := res.One(t, "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup")
+		if str(neg, "networkEndpointType") != "SERVERLESS" || str(neg, "cloudRun.service") != "app-123" || str(neg, "region") != testRegion {
+			t.Errorf("NEG = %s %s %s", neg.InputString("networkEndpointType"), neg.InputString("cloudRun.service"), neg.InputString("region"))
+		}
+		be := res.One(t, "gcp:compute/backendService:BackendService")
+		for path, want := range map[string]string{
+			"loadBalancingScheme": "EXTERNAL_MANAGED", "sessionAffinity": "HTTP_COOKIE", "localityLbPolicy": "RING_HASH",
+			"consistentHash.httpCookie.name": "GAESA", "consistentHash.httpCookie.path": "/", "protocol": "HTTP",
+		} {
+			if got := str(be, path); got != want {
+				t.Errorf("backend %s = %q, want %q", path, got, want)
+			}
+		}
+		if num(be, "consistentHash.httpCookie.ttl.seconds") != 30*24*3600 {
+			t.Errorf("cookie TTL = %s, want 30 days", be.InputString("consistentHash.httpCookie.ttl"))
+		}
+		if v, ok := boolean(be, "logConfig.enable"); !ok || !v {
+			t.Errorf("logging = %s", be.InputString("logConfig"))
+		}
+		if !be.DependsOn(neg.URN) {
+			t.Errorf("backend does not use the NEG")
+		}
+		for _, k := range []string{"timeoutSec", "portName", "healthChecks", "securityPolicy"} {
+			if be.HasInput(k) {
+				t.Errorf("backend sets %s = %s", k, be.InputString(k))
+			}
+		}
+
+		rules := res.OfType("gcp:compute/globalForwardingRule:GlobalForwardingRule")
+		addr := res.One(t, "gcp:compute/globalAddress:GlobalAddress")
+		ports := map[string]infratest.Resource{}
+		for _, r := range rules {
+			ports[str(r, "portRange")] = r
+			if str(r, "loadBalancingScheme") != "EXTERNAL_MANAGED" || !r.DependsOn(addr.URN) {
+				t.Errorf("rule %s: scheme %s, on the reserved address %v", r.Name, r.InputString("loadBalancingScheme"), r.DependsOn(addr.URN))
+			}
+		}
+		https, http := ports["443"], ports["80"]
+		proxy := res.One(t, "gcp:compute/targetHttpsProxy:TargetHttpsProxy")
+		redirectProxy := res.One(t, "gcp:compute/targetHttpProxy:TargetHttpProxy")
+		if !https.DependsOn(proxy.URN) || !http.DependsOn(redirectProxy.URN) {
+			t.Errorf("443 -> HTTPS proxy: %v; 80 -> redirect proxy: %v", https.DependsOn(proxy.URN), http.DependsOn(redirectProxy.URN))
+		}
+		redirect := res.Named(t, "gcp:compute/uRLMap:URLMap", "lb-redirect")
+		if v, ok := boolean(redirect, "defaultUrlRedirect.httpsRedirect"); !ok || !v {
+			t.Errorf("port 80 does not redirect to HTTPS: %s", redirect.InputString("defaultUrlRedirect"))
+		}
+		cert := res.One(t, "gcp:compute/managedSslCertificate:ManagedSslCertificate")
+		if !proxy.DependsOn(cert.URN) {
+			t.Errorf("HTTPS proxy does not use the certificate")
+		}
+		if mode == infratest.Update {
+			if got := str(cert, "managed.domains[0]"); got != infratest.AddressIP+".nip.io" {
+				t.Errorf("certificate domain = %q, want <ip>.nip.io", got)
+			}
+			if got := infratest.AwaitString(t, lb.URL); got != "https://"+infratest.AddressIP+".nip.io" {
+				t.Errorf("URL = %q", got)
+			}
+		} else if v := infratest.Await(t, lb.URL); v.Known {
+			t.Errorf("URL known in preview (%v) although the address is not reserved yet", v.Value)
+		}
+	})
+}
+
+func TestLoadBalancerWithoutAffinityCustomDomainAndArmor(t *testing.T) {
+	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
+		res, lb := runLoadBalancer(t, mode, infra.LoadBalancerArgs{
+			Region: testRegion, Service: pulumi.String("app-123"), Affinity: infra.AffinityNone,
+			Domain: "shop.example.com", SecurityPolicy: pulumi.String("https://armor/selflink"),
+		})
+		be := res.One(t, "gcp:compute/backendService:BackendService")
+		if str(be, "sessionAffinity") != "NONE" || be.HasInput("consistentHash") || be.HasInput("localityLbPolicy") {
+			t.Errorf("affinity none: sessionAffinity %s consistentHash %s locality %s",
+				be.InputString("sessionAffinity"), be.InputString("consistentHash"), be.InputString("localityLbPolicy"))
+		}
+		if str(be, "securityPolicy") != "https://armor/selflink" {
+			t.Errorf("securityPolicy = %s", be.InputString("securityPolicy"))
+		}
+		cert := res.One(t, "gcp:compute/managedSslCertificate:ManagedSslCertificate")
+		if str(cert, "managed.domains[0]") != "shop.example.com" {
+			t.Errorf("certificate domain = %s", cert.InputString("managed.domains"))
+		}
+		if got := infratest.AwaitString(t, lb.URL); got != "https://shop.example.com" {
+			t.Errorf("URL = %q (a custom domain is known even in preview)", got)
+		}
+	})
+}
+
+func TestLoadBalancerNEGAndCertificateAreAutoNamed(t *testing.T) {
+	res, _ := runLoadBalancer(t, infratest.Update, infra.LoadBalancerArgs{Region: testRegion, Service: pulumi.String("s"), Affinity: infra.AffinityGAESA})
+	for _, typ := range []string{
+		"gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup",
+		"gcp:compute/managedSslCertificate:ManagedSslCertificate",
+	} {
+		if r := res.One(t, typ); r.HasInput("name") {
+			t.Errorf("%s has a hard-coded name %s; replacement would fail with resource in use", typ, r.InputString("name"))
+		}
+	}
+}
+
+func TestLoadBalancerArgsValidate(t *testing.T) {
+	valid := infra.LoadBalancerArgs{Region: "r", Service: pulumi.String("s"), Affinity: "gaesa"}
+	checkValidation(t, valid, []validationCase[infra.LoadBalancerArgs]{
+		{"affinity typo", func(a *infra.LoadBalancerArgs) { a.Affinity = "gaesa " }, []string{`Affinity "gaesa "`, "gaesa, none"}},
+		{"cookie", func(a *infra.LoadBalancerArgs) { a.Affinity = "GAESA" }, []string{"gaesa, none"}},
+		{"domain", func(a *infra.LoadBalancerArgs) { a.Domain = "https://x.com" }, []string{`Domain "https://x.com"`, "nip.io"}},
+		{"uppercase domain", func(a *infra.LoadBalancerArgs) { a.Domain = "Shop.Example.com" }, []string{"lowercase"}},
+		{"no service", func(a *infra.LoadBalancerArgs) { a.Service = nil }, []string{"Service is required"}},
+	})
+	checkRefusesBadArgs(t, `load balancer "lb": Affinity "cookie"`, func(ctx *pulumi.Context) error {
+		_, err := infra.NewLoadBalancer(ctx, "lb", infra.LoadBalancerArgs{Region: "r", Service: pulumi.String("s"), Affinity: "cookie"})
+		return err
+	})
+}
