@@ -10,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -36,7 +38,8 @@ func ServeFront(h http.Handler, withTLS bool) (*Front, error) {
 		return nil, err
 	}
 	f := &Front{}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// Handshake failures of clients that do not trust the lab's CA are expected, not news.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	if !withTLS {
 		f.URL = "http://" + main.Addr().String()
 		f.serve(srv, main)

@@ -213,9 +213,9 @@ func (v *verifier) checkCertificate(ctx context.Context) {
 	defer conn.Close()
 	state := conn.(*tls.Conn).ConnectionState()
 	leaf := state.PeerCertificates[0]
-	days := int(time.Until(leaf.NotAfter).Hours() / 24)
-	v.add(CheckCertificate, true, "%s, issued by %q, valid until %s (%d days)", strings.Join(append(leaf.DNSNames, ipStrings(leaf.IPAddresses)...), ","),
-		leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly), days)
+	v.add(CheckCertificate, true, "%s, issued by %q, valid until %s (%s from now)",
+		strings.Join(append(leaf.DNSNames, ipStrings(leaf.IPAddresses)...), ","),
+		leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339), time.Until(leaf.NotAfter).Round(time.Hour))
 }
 
 func ipStrings(ips []net.IP) []string {
@@ -242,8 +242,14 @@ func (v *verifier) checkCookieAndStickiness(ctx context.Context) {
 	} else if c := gaesa(resp); c == nil {
 		v.add(CheckCookie, false, "GET / answered %s without Set-Cookie %s: session affinity is off", resp.Status, CookieName)
 	} else {
-		v.add(CheckCookie, true, "GET / -> %s, %s (path %q, max-age %ds, expires %s)", resp.Status, CookieName,
-			c.Path, c.MaxAge, c.Expires.UTC().Format(time.DateOnly))
+		life := "session cookie"
+		switch {
+		case c.MaxAge > 0:
+			life = fmt.Sprintf("max-age %s", time.Duration(c.MaxAge)*time.Second)
+		case !c.Expires.IsZero():
+			life = "expires " + c.Expires.UTC().Format(time.RFC3339)
+		}
+		v.add(CheckCookie, true, "GET / -> %s with %s (path %q, %s)", resp.Status, CookieName, c.Path, life)
 	}
 
 	v.user = "verify-" + randomHex(4)
@@ -272,7 +278,11 @@ func (v *verifier) checkCookieAndStickiness(ctx context.Context) {
 		seen[id]++
 	}
 	if len(order) != 1 || order[0] == "" {
-		v.add(CheckSticky, false, "%d requests with the cookie reached %d instances %v", v.opts.Requests, len(order), seen)
+		what := "with the cookie"
+		if !v.hasGAESA() {
+			what = "(no " + CookieName + " was ever issued)"
+		}
+		v.add(CheckSticky, false, "%d consecutive requests %s reached %d instances %v", v.opts.Requests, what, len(order), seen)
 		return
 	}
 	v.sticky = order[0]
@@ -290,6 +300,15 @@ func (v *verifier) checkCookieAndStickiness(ctx context.Context) {
 		note += " (only one instance is serving: affinity is not distinguishable from a single instance)"
 	}
 	v.add(CheckSticky, true, "%d of %d requests on %s; %s", seen[v.sticky], v.opts.Requests, v.sticky, note)
+}
+
+func (v *verifier) hasGAESA() bool {
+	for _, c := range v.jar.Cookies(v.base) {
+		if c.Name == CookieName {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *verifier) checkWebSocket(ctx context.Context) {
