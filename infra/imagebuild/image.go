@@ -33,6 +33,10 @@ const (
 	LabelRevision = "org.opencontainers.image.revision"
 )
 
+// CARootsPackage compiles Mozilla's CA roots into a binary, for images without
+// /etc/ssl/certs; the app's go.mod must require golang.org/x/crypto/x509roots/fallback.
+const CARootsPackage = "golang.org/x/crypto/x509roots/fallback"
+
 // Options says what to build. Only Dir is required.
 type Options struct {
 	// Dir is the directory of the main package; it must be inside a Go module.
@@ -49,6 +53,10 @@ type Options struct {
 	Created time.Time
 	// Tags are extra build tags (timetzdata is always set).
 	Tags []string
+	// Imports are packages blank-imported into the main package at build time (through a
+	// go build -overlay; the source tree is not touched), e.g. CARootsPackage. Their modules
+	// must be in the main module's go.mod.
+	Imports []string
 	// GoCache overrides GOCACHE (tests use it to prove that a cold cache gives the same digest).
 	GoCache string
 	// Go is the go command. Default: "go" on PATH.
@@ -96,6 +104,10 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "app")
+	tool := goTool{bin: goBin, dir: dir, cache: opts.GoCache, tags: tags}
+	if err := tool.addImports(tmp, opts.Imports); err != nil {
+		return nil, err
+	}
 	// Listing the sources runs beside the build: on a warm cache the link dominates.
 	type listed struct {
 		info sourceInfo
@@ -103,10 +115,10 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	listDone := make(chan listed, 1)
 	go func() {
-		info, err := inspectSources(ctx, goBin, dir, opts.GoCache, tags)
+		info, err := tool.inspectSources(ctx)
 		listDone <- listed{info, err}
 	}()
-	buildErr := compile(ctx, goBin, dir, bin, opts.GoCache, tags)
+	buildErr := tool.compile(ctx, bin)
 	l := <-listDone
 	if buildErr != nil {
 		return nil, buildErr // the compiler's message says more than go list's
