@@ -93,6 +93,13 @@ func (r *Result) Inventory(keys map[string][]string) string {
 		}
 		fmt.Fprintf(&b, "\n%s %s (parent %s)\n", res.Type, res.Name, parent)
 		for _, k := range keys[res.Type] {
+			// Lists of objects get a line per element so a diff points at the element.
+			if v, ok := res.Input(k); ok && v.IsArray() && len(v.ArrayValue()) > 1 && v.ArrayValue()[0].IsObject() {
+				for i, e := range v.ArrayValue() {
+					fmt.Fprintf(&b, "  %s[%d] = %s\n", k, i, Format(e))
+				}
+				continue
+			}
 			fmt.Fprintf(&b, "  %s = %s\n", k, res.InputString(k))
 		}
 	}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
+)
+
+func loadConfig(t *testing.T, cfg infratest.Config) (Config, error) {
+	t.Helper()
+	var got Config
+	var loadErr error
+	_, err := infratest.Run(infratest.Update, func(ctx *pulumi.Context) error {
+		got, loadErr = LoadConfig(ctx)
+		return nil
+	}, infratest.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, loadErr
+}
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := loadConfig(t, infratest.Config{"gcp:project": "p", "gcp:region": "us-central1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Project: "p", Region: "us-central1", Image: PlaceholderImage, LBAffinity: "gaesa",
+		MinInstances: 0, MaxInstances: 3, Concurrency: 80, CPU: "1", Memory: "512Mi", DeletionProtection: true,
+		RedisTier: "BASIC", RedisSizeGB: 1, RedisVersion: "REDIS_7_2", RedisMaintenanceDay: "SUNDAY", RedisMaintenanceHour: 3,
+		FirestoreLocation: "us-central1", FirestorePITR: true, FirestoreDeleteProtection: true,
+		SubnetCIDR: "10.8.0.0/24", RateLimitPerMinute: 600, RegistryKeepCount: 10,
+	}
+	if c != want {
+		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestDevStackSettingsAreCompleteAndValid(t *testing.T) {
+	cfg := devConfig(t)
+	known := map[string]bool{}
+	for _, k := range Keys {
+		known[ns+k.Name] = true
+	}
+	for k := range cfg {
+		if strings.HasPrefix(k, ns) && !known[k] {
+			t.Errorf("Pulumi.dev.yaml sets unknown key %s (typo?)", k)
+		}
+	}
+	for _, k := range []string{"gcp:project", "gcp:region"} {
+		if cfg[k] == "" {
+			t.Errorf("Pulumi.dev.yaml lacks %s", k)
+		}
+	}
+	c, err := loadConfig(t, cfg)
+	if err != nil {
+		t.Fatalf("Pulumi.dev.yaml is not valid: %v", err)
+	}
+	if c.RedisTier != "BASIC" || c.RedisSizeGB != 1 || c.FirestorePITR || c.FirestoreDeleteProtection || c.DeletionProtection {
+		t.Errorf("dev stack should be BASIC 1 GB with protections off: %+v", c)
+	}
+}
+
+func TestConfigKeysTableMatchesLoader(t *testing.T) {
+	// Every key in the table is read by LoadConfig: setting it to junk must produce an error naming it.
+	for _, k := range Keys {
+		if k.Name == "image" || k.Name == "domain" || k.Name == "firestoreLocation" {
+			continue // free-form strings, checked by format below
+		}
+		_, err := loadConfig(t, infratest.Config{"gcp:project": "p", "gcp:region": "r", ns + k.Name: "junk!"})
+		if err == nil || !strings.Contains(err.Error(), ns+k.Name) {
+			t.Errorf("key %s: junk accepted or error does not name it: %v", k.Name, err)
+		}
+	}
+}
+
+func TestBadConfigFailsWithTheMessageAUserNeeds(t *testing.T) {
+	base := infratest.Config{"gcp:project": "p", "gcp:region": "europe-west1"}
+	for _, tc := range []struct {
+		name string
+		cfg  infratest.Config
+		want []string
+	}{
+		{"unknown tier", base.With(ns+"redisTier", "PREMIUM"), []string{ns + "redisTier", `"PREMIUM"`, "BASIC, STANDARD_HA"}},
+		{"negative instances", base.With(ns+"minInstances", "-1"), []string{ns + "minInstances", "-1", "0..1000"}},
+		{"max below min", base.With(ns+"minInstances", "5", ns+"maxInstances", "2"), []string{ns + "maxInstances", "below minInstances 5"}},
+		{"lbAffinity typo", base.With(ns+"lbAffinity", "gaesaa"), []string{ns + "lbAffinity", `"gaesaa"`, "gaesa, none"}},
+		{"missing project", infratest.Config{"gcp:region": "europe-west1"}, []string{"gcp:project is required", "pulumi config set gcp:project"}},
+		{"missing region", infratest.Config{"gcp:project": "p"}, []string{"gcp:region is required"}},
+		{"not a number", base.With(ns+"redisSizeGb", "one"), []string{ns + "redisSizeGb", `"one" is not a whole number`, "1..300"}},
+		{"not a bool", base.With(ns+"cloudArmor", "yes"), []string{ns + "cloudArmor", "true or false"}},
+		{"bad domain", base.With(ns+"domain", "https://shop.example.com"), []string{ns + "domain", "nip.io"}},
+		{"bad image", base.With(ns+"image", "not an image"), []string{ns + "image", "REGISTRY/PATH"}},
+		{"empty image", base.With(ns+"image", ""), []string{ns + "image", "is empty"}},
+		{"small subnet", base.With(ns+"subnetCidr", "10.0.0.0/28"), []string{ns + "subnetCidr", "/26 or larger"}},
+		{"bad memory", base.With(ns+"memory", "1GB"), []string{ns + "memory", "512Mi"}},
+		{"bad cpu", base.With(ns+"cpu", "3"), []string{ns + "cpu", "1, 2, 4, 6, 8"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := infratest.Run(infratest.Preview, program, infratest.WithConfig(tc.cfg))
+			if err == nil {
+				t.Fatal("bad config accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+			if n := len(res.Resources()); n != 0 {
+				t.Errorf("%d resources registered before the config error; want none", n)
+			}
+		})
+	}
+}
+
+func TestBadConfigListsEveryProblemInOneError(t *testing.T) {
+	cfg := infratest.Config{
+		"gcp:region":       "europe-west1",
+		ns + "redisTier":   "MEGA",
+		ns + "lbAffinity":  "sticky",
+		ns + "concurrency": "0",
+	}
+	_, err := infratest.Run(infratest.Update, program, infratest.WithConfig(cfg))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, w := range []string{"gcp:project", ns + "redisTier", ns + "lbAffinity", ns + "concurrency"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not list %s:\n%v", w, err)
+		}
+	}
+}
+
+func TestAccountIDAndSlugFitGoogleLimits(t *testing.T) {
+	for stack, want := range map[string]string{
+		"dev":                           "affinity-run-dev",
+		"Feature_Branch.42":             "affinity-run-feature-branch-42",
+		"a-very-long-stack-name-indeed": "affinity-run-a-very-long-stack",
+	} {
+		if got := accountID(slug(stack)); got != want || len(got) > 30 {
+			t.Errorf("accountID(slug(%q)) = %q, want %q", stack, got, want)
+		}
+	}
+}

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
+)
+
+const (
+	runService     = "gcp:cloudrunv2/service:Service"
+	backendService = "gcp:compute/backendService:BackendService"
+	redisInstance  = "gcp:redis/instance:Instance"
+)
+
+func TestCloudRunSessionAffinityIsOn(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		svc := res.One(t, runService)
+		if !isTrue(svc, "template.sessionAffinity") {
+			t.Errorf("template.sessionAffinity = %s, want true", svc.InputString("template.sessionAffinity"))
+		}
+	})
+}
+
+func TestServiceIngressIsLoadBalancerOnly(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		svc := res.One(t, runService)
+		if got := str(svc, "ingress"); got != "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" {
+			t.Errorf("ingress = %q, want INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", got)
+		}
+		neg := res.One(t, "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup")
+		if !neg.DependsOn(svc.URN) || str(neg, "networkEndpointType") != "SERVERLESS" {
+			t.Errorf("the load balancer's serverless NEG does not point at the service")
+		}
+	})
+}
+
+func TestLBAffinityMatchesConfigAndOnlyOnExternalManaged(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		want := s.cfg[ns+"lbAffinity"]
+		if want == "" {
+			want = infra.AffinityGAESA
+		}
+		for _, be := range res.OfType(backendService) {
+			affinity := str(be, "sessionAffinity")
+			if affinity != "" && affinity != "NONE" && str(be, "loadBalancingScheme") != "EXTERNAL_MANAGED" {
+				t.Errorf("%s: sessionAffinity %s on scheme %q", be.Name, affinity, str(be, "loadBalancingScheme"))
+			}
+			switch want {
+			case infra.AffinityGAESA:
+				if affinity != "HTTP_COOKIE" || str(be, "consistentHash.httpCookie.name") != "GAESA" ||
+					str(be, "consistentHash.httpCookie.path") != "/" || num(be, "consistentHash.httpCookie.ttl.seconds") != 2592000 ||
+					str(be, "localityLbPolicy") != "RING_HASH" {
+					t.Errorf("lbAffinity gaesa: got sessionAffinity %s, consistentHash %s, locality %s",
+						affinity, be.InputString("consistentHash"), be.InputString("localityLbPolicy"))
+				}
+			case infra.AffinityNone:
+				if affinity != "NONE" || be.HasInput("consistentHash") {
+					t.Errorf("lbAffinity none: got sessionAffinity %s, consistentHash %s", affinity, be.InputString("consistentHash"))
+				}
+			}
+		}
+		if got := res.Export(t, "lbAffinity"); got.Value != want {
+			t.Errorf("export lbAffinity = %v, want %s", got.Value, want)
+		}
+	})
+}
+
+func TestServerlessBackendHasNoTimeoutPortOrHealthCheck(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		for _, be := range res.OfType(backendService) {
+			for _, k := range []string{"timeoutSec", "portName", "healthChecks"} {
+				if be.HasInput(k) {
+					t.Errorf("%s sets %s = %s; the API rejects it for serverless NEGs", be.Name, k, be.InputString(k))
+				}
+			}
+		}
+	})
+}
+
+func TestRedisHasAuthAndTLS(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		r := res.One(t, redisInstance)
+		if !isTrue(r, "authEnabled") || str(r, "transitEncryptionMode") != "SERVER_AUTHENTICATION" {
+			t.Errorf("authEnabled %s, transitEncryptionMode %s", r.InputString("authEnabled"), r.InputString("transitEncryptionMode"))
+		}
+		if !strings.HasPrefix(str(r, "redisVersion"), "REDIS_7_") {
+			t.Errorf("redisVersion = %s, want 7.x", r.InputString("redisVersion"))
+		}
+		wantTier := s.cfg[ns+"redisTier"]
+		if str(r, "tier") != wantTier {
+			t.Errorf("tier = %s, want %s", r.InputString("tier"), wantTier)
+		}
+	})
+}
+
+func TestNoSecretInPlainExportsOrInputs(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		for name, v := range res.Exports {
+			if infratest.ContainsValue(v.Value, infratest.RedisAuthString) {
+				t.Errorf("export %s holds the Redis AUTH string", name)
+			}
+		}
+		for _, r := range res.Resources() {
+			for k, v := range r.Inputs {
+				if infratest.ContainsPlain(v, infratest.RedisAuthString) {
+					t.Errorf("%s %q: input %s holds the AUTH string in plain text", r.Type, r.Name, k)
+				}
+			}
+		}
+		version := res.One(t, "gcp:secretmanager/secretVersion:SecretVersion")
+		if !version.Inputs["secretData"].IsSecret() {
+			t.Errorf("secret version data is not marked secret")
+		}
+		if mode == infratest.Update && str(version, "secretData") != infratest.RedisAuthString {
+			t.Errorf("the AUTH string does not reach Secret Manager")
+		}
+	})
+}
+
+func TestServiceAccountHoldsExactlyTwoRoles(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		var grants []string
+		for _, r := range res.Resources() {
+			if strings.Contains(strings.ToLower(r.Type), "iammember") || strings.Contains(strings.ToLower(r.Type), "iambinding") ||
+				strings.Contains(strings.ToLower(r.Type), "iampolicy") {
+				grants = append(grants, r.Type+" "+str(r, "role"))
+			}
+		}
+		sort.Strings(grants)
+		want := []string{
+			"gcp:projects/iAMMember:IAMMember roles/datastore.user",
+			"gcp:secretmanager/secretIamMember:SecretIamMember roles/secretmanager.secretAccessor",
+		}
+		if strings.Join(grants, "\n") != strings.Join(want, "\n") {
+			t.Errorf("IAM grants:\n%s\nwant exactly:\n%s", strings.Join(grants, "\n"), strings.Join(want, "\n"))
+		}
+		sa := res.One(t, "gcp:serviceaccount/account:Account")
+		secret := res.One(t, "gcp:secretmanager/secret:Secret")
+		acc := res.One(t, "gcp:secretmanager/secretIamMember:SecretIamMember")
+		if !acc.DependsOn(secret.URN) {
+			t.Errorf("secret accessor is not on the AUTH secret")
+		}
+		for _, g := range []string{"gcp:projects/iAMMember:IAMMember", "gcp:secretmanager/secretIamMember:SecretIamMember"} {
+			if !res.One(t, g).DependsOn(sa.URN) {
+				t.Errorf("%s is not granted to the runtime service account", g)
+			}
+		}
+		svc := res.One(t, runService)
+		if !svc.DependsOn(sa.URN) {
+			t.Errorf("service does not run as the runtime service account")
+		}
+	})
+}
+
+func TestNEGAndCertificateHaveNoHardCodedNames(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		for _, typ := range []string{
+			"gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup",
+			"gcp:compute/managedSslCertificate:ManagedSslCertificate",
+		} {
+			for _, r := range res.OfType(typ) {
+				if r.HasInput("name") {
+					t.Errorf("%s %q has name %s", typ, r.Name, r.InputString("name"))
+				}
+			}
+		}
+	})
+}
+
+func TestEveryChildHasItsComponentAsParent(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		for _, r := range res.Resources() {
+			parent, ok := res.ByURN(r.Parent)
+			switch {
+			case !r.Custom:
+				if !strings.HasPrefix(r.Type, "cloudrun-affinity:infra:") || !strings.Contains(r.Parent, "pulumi:pulumi:Stack") {
+					t.Errorf("component %s %q: parent %q, want the stack", r.Type, r.Name, r.Parent)
+				}
+			case !ok || parent.Custom || !strings.HasPrefix(parent.Type, "cloudrun-affinity:infra:"):
+				t.Errorf("%s %q: parent %q is not one of our components", r.Type, r.Name, r.Parent)
+			}
+		}
+	})
+}
+
+// apiOf maps a resource type's module to the service that must be enabled before it.
+var apiOf = map[string]string{
+	"gcp:compute/":           "compute.googleapis.com",
+	"gcp:redis/":             "redis.googleapis.com",
+	"gcp:firestore/":         "firestore.googleapis.com",
+	"gcp:cloudrunv2/":        "run.googleapis.com",
+	"gcp:artifactregistry/":  "artifactregistry.googleapis.com",
+	"gcp:secretmanager/":     "secretmanager.googleapis.com",
+	"gcp:serviceaccount/":    "iam.googleapis.com",
+	"gcp:projects/iAMMember": "cloudresourcemanager.googleapis.com",
+}
+
+func TestEveryResourceWaitsForItsAPI(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		services := map[string]string{}
+		for _, svc := range res.OfType("gcp:projects/service:Service") {
+			services[str(svc, "service")] = svc.URN
+		}
+		for _, r := range res.Resources() {
+			if !r.Custom || r.Type == "gcp:projects/service:Service" || strings.HasPrefix(r.Type, "random:") {
+				continue
+			}
+			api := ""
+			for prefix, a := range apiOf {
+				if strings.HasPrefix(r.Type, prefix) {
+					api = a
+				}
+			}
+			if api == "" {
+				t.Errorf("%s: no API known for this type; add it to apiOf", r.Type)
+				continue
+			}
+			if urn, ok := services[api]; !ok || !waitsFor(res, r, urn) {
+				t.Errorf("%s %q does not wait for %s (deps %v)", r.Type, r.Name, api, r.Dependencies)
+			}
+		}
+	})
+}
+
+func TestServiceWaitsForItsIAMGrants(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		svc := res.One(t, runService)
+		for _, g := range []string{"gcp:projects/iAMMember:IAMMember", "gcp:secretmanager/secretIamMember:SecretIamMember"} {
+			if !svc.DependsOn(res.One(t, g).URN) {
+				t.Errorf("service does not wait for %s: its first revision could fail to read the secret", g)
+			}
+		}
+		version := res.One(t, "gcp:secretmanager/secretVersion:SecretVersion")
+		if !svc.DependsOn(version.URN) {
+			t.Errorf("service does not wait for the AUTH secret version")
+		}
+	})
+}
+
+func TestAppReceivesTheEnvironmentContract(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		svc := res.One(t, runService)
+		env := map[string]infratest.Resource{}
+		var names []string
+		for i := 0; ; i++ {
+			p := "template.containers[0].envs[" + itoa(i) + "]"
+			n := str(svc, p+".name")
+			if n == "" {
+				break
+			}
+			names = append(names, n)
+			env[n] = svc
+		}
+		sort.Strings(names)
+		want := "COOKIE_SECURE FIRESTORE_DATABASE GOOGLE_CLOUD_PROJECT REDIS_ADDR REDIS_PASSWORD REDIS_TLS_CA"
+		if strings.Join(names, " ") != want {
+			t.Errorf("env names %v, want %s", names, want)
+		}
+		get := func(name string) string {
+			for i := range names {
+				p := "template.containers[0].envs[" + itoa(i) + "]"
+				if str(svc, p+".name") == name {
+					if svc.HasInput(p + ".valueSource.secretKeyRef") {
+						return "secret:" + str(svc, p+".valueSource.secretKeyRef.secret")
+					}
+					return str(svc, p+".value")
+				}
+			}
+			return ""
+		}
+		secret := res.One(t, "gcp:secretmanager/secret:Secret")
+		if got := get("REDIS_PASSWORD"); got != "secret:"+str(secret, "secretId") {
+			t.Errorf("REDIS_PASSWORD = %q, want from secret %s", got, str(secret, "secretId"))
+		}
+		if get("COOKIE_SECURE") != "true" || get("GOOGLE_CLOUD_PROJECT") != s.cfg["gcp:project"] {
+			t.Errorf("COOKIE_SECURE %q, GOOGLE_CLOUD_PROJECT %q", get("COOKIE_SECURE"), get("GOOGLE_CLOUD_PROJECT"))
+		}
+		if mode == infratest.Update {
+			if get("REDIS_ADDR") != infratest.RedisHost+":6378" {
+				t.Errorf("REDIS_ADDR = %q", get("REDIS_ADDR"))
+			}
+			for _, ca := range infratest.RedisCACerts {
+				if !strings.Contains(get("REDIS_TLS_CA"), strings.TrimSpace(ca)) {
+					t.Errorf("REDIS_TLS_CA lacks a server CA: %q", get("REDIS_TLS_CA"))
+				}
+			}
+			db := res.One(t, "gcp:firestore/database:Database")
+			if get("FIRESTORE_DATABASE") != str(db, "name") || str(db, "name") == "(default)" {
+				t.Errorf("FIRESTORE_DATABASE = %q, database %q", get("FIRESTORE_DATABASE"), str(db, "name"))
+			}
+		}
+	})
+}
+
+func TestExportsAreComplete(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		for _, k := range []string{"url", "ipAddress", "serviceName", "serviceUri", "redisHost", "firestoreDatabase", "imageRepository", "lbAffinity"} {
+			v := res.Export(t, k)
+			if mode == infratest.Update && (!v.Known || v.String() == "") {
+				t.Errorf("export %s = %+v, want a value after update", k, v)
+			}
+			if v.Secret {
+				t.Errorf("export %s is secret; exports here are all public values", k)
+			}
+		}
+		if mode != infratest.Update {
+			return
+		}
+		wantURL := "https://" + infratest.AddressIP + ".nip.io"
+		if d := s.cfg[ns+"domain"]; d != "" {
+			wantURL = "https://" + d
+		}
+		if got := res.Export(t, "url").String(); got != wantURL {
+			t.Errorf("url = %q, want %q", got, wantURL)
+		}
+		wantRepo := s.cfg["gcp:region"] + "-docker.pkg.dev/" + s.cfg["gcp:project"] + "/cloudrun-affinity-" + s.stack
+		if got := res.Export(t, "imageRepository").String(); got != wantRepo {
+			t.Errorf("imageRepository = %q, want %q", got, wantRepo)
+		}
+		if got := res.Export(t, "ipAddress").String(); got != infratest.AddressIP {
+			t.Errorf("ipAddress = %q", got)
+		}
+	})
+}
+
+// A second `pulumi preview` after `pulumi up` must show no changes: inputs the provider or the
+// API rewrites are not set.
+func TestNoInputsTheCloudRewrites(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		svc := res.One(t, runService)
+		for _, k := range []string{"launchStage", "labels", "annotations", "client", "clientVersion", "scaling",
+			"template.labels", "template.annotations", "template.revision", "template.containers[0].ports.name",
+			"template.containers[0].resources.cpuIdle", "template.containers[0].resources.startupCpuBoost",
+			"template.containers[0].startupProbe.httpGet.port", "template.containers[0].livenessProbe.httpGet.port"} {
+			if svc.HasInput(k) {
+				t.Errorf("Cloud Run service sets %s = %s", k, svc.InputString(k))
+			}
+		}
+		for _, p := range res.OfType("gcp:compute/securityPolicy:SecurityPolicy") {
+			found := false
+			for i := 0; i < 10; i++ {
+				if num(p, "rules["+itoa(i)+"].priority") == 2147483647 {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("security policy lacks the default rule the API would add")
+			}
+		}
+		for _, r := range res.Resources() {
+			if r.HasInput("labels") {
+				t.Errorf("%s %q sets labels %s", r.Type, r.Name, r.InputString("labels"))
+			}
+		}
+	})
+}
+
+func TestFirestoreDeletionPolicyMatchesProtection(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		db := res.One(t, "gcp:firestore/database:Database")
+		protected := s.cfg[ns+"firestoreDeleteProtection"] != "false"
+		wantProtect, wantPolicy := "DELETE_PROTECTION_DISABLED", "DELETE"
+		if protected {
+			wantProtect, wantPolicy = "DELETE_PROTECTION_ENABLED", "ABANDON"
+		}
+		if str(db, "deleteProtectionState") != wantProtect || str(db, "deletionPolicy") != wantPolicy {
+			t.Errorf("deleteProtectionState %s, deletionPolicy %s; want %s, %s",
+				str(db, "deleteProtectionState"), str(db, "deletionPolicy"), wantProtect, wantPolicy)
+		}
+	})
+}
+
+func TestCloudArmorOnlyWhenConfigured(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		policies := res.OfType("gcp:compute/securityPolicy:SecurityPolicy")
+		be := res.One(t, backendService)
+		if s.cfg[ns+"cloudArmor"] == "true" {
+			if len(policies) != 1 || !be.DependsOn(policies[0].URN) {
+				t.Errorf("cloudArmor on: %d policies, backend uses it: %v", len(policies), len(policies) == 1 && be.DependsOn(policies[0].URN))
+			}
+		} else if len(policies) != 0 || be.HasInput("securityPolicy") {
+			t.Errorf("cloudArmor off but %d policies, securityPolicy %s", len(policies), be.InputString("securityPolicy"))
+		}
+	})
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
