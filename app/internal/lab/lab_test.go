@@ -57,7 +57,7 @@ func runLab(t *testing.T, cfg Config) Result {
 		t.Fatalf("%s run: %v", cfg.Mode, err)
 	}
 	t.Logf("%s: %+v", cfg.Mode, res)
-	if res.ReportRequests < 200 {
+	if res.ReportRequests < 150 {
 		t.Fatalf("%s run made only %d report requests: too few to judge", cfg.Mode, res.ReportRequests)
 	}
 	return res
@@ -79,10 +79,10 @@ func TestAffinityKeepsCacheHitsNearThePhysicalLimit(t *testing.T) {
 		t.Errorf("with affinity and no failures %d clients moved instance", on.InstanceMoves)
 	}
 	// Without affinity every instance sees every key but holds only a third of them.
-	want := on.PhysicalLimit / 3
+	want := off.PhysicalLimit / 3
 	if off.HitRate < want-0.1 || off.HitRate > want+0.1 {
-		t.Errorf("without affinity the hit rate is %.1f%%, want near 1/3 of %.1f%% (%.1f%%)",
-			100*off.HitRate, 100*on.PhysicalLimit, 100*want)
+		t.Errorf("without affinity the hit rate is %.1f%%, want near 1/3 of its physical limit %.1f%% (%.1f%%)",
+			100*off.HitRate, 100*off.PhysicalLimit, 100*want)
 	}
 	if off.InstanceMoves == 0 {
 		t.Errorf("without affinity no client moved instance")
