@@ -30,7 +30,8 @@ type AppImage struct {
 // AppImageArgs says what to build and where to push it.
 type AppImageArgs struct {
 	// SourceDir is the app's main package directory, relative to the Pulumi project root
-	// (ctx.RootDirectory()) unless absolute.
+	// (ctx.RootDirectory()) unless absolute. Its module must require
+	// golang.org/x/crypto/x509roots/fallback, which is compiled in for TLS.
 	SourceDir string
 	// Repository is the registry path the image goes under, e.g. Registry.Url
 	// ("REGION-docker.pkg.dev/PROJECT/REPO").
@@ -76,7 +77,9 @@ func NewAppImage(ctx *pulumi.Context, name string, args AppImageArgs, opts ...pu
 		dir = filepath.Join(projectRoot(ctx), dir)
 	}
 	start := time.Now()
-	built, err := imagebuild.Build(ctx.Context(), imagebuild.Options{Dir: dir})
+	// The image has no CA certificates or zoneinfo files: both are compiled in (timetzdata is
+	// always on; the CA roots need the module's go.mod to require the fallback package).
+	built, err := imagebuild.Build(ctx.Context(), imagebuild.Options{Dir: dir, Imports: []string{imagebuild.CARootsPackage}})
 	if err != nil {
 		return nil, fmt.Errorf("app image %q: building %s: %w", name, dir, err)
 	}

@@ -62,11 +62,31 @@ func (r *loopbackRegistry) writes() []string {
 }
 
 // helloModule writes a throwaway module with a main package and returns the package directory.
+// Like the real app's module it requires the CA roots package that AppImage compiles in; the
+// go.sum lines come from this repository's go.sum (the module cache already has the module).
 func helloModule(t *testing.T, mainGo string) string {
 	t.Helper()
+	const roots = "golang.org/x/crypto/x509roots/fallback"
+	sums, err := os.ReadFile("../go.sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goSum, version strings.Builder
+	for _, line := range strings.Split(string(sums), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == roots {
+			goSum.WriteString(line + "\n")
+			if version.Len() == 0 {
+				version.WriteString(strings.TrimSuffix(f[1], "/go.mod"))
+			}
+		}
+	}
+	if version.Len() == 0 {
+		t.Fatalf("go.sum has no %s: the app module must require it", roots)
+	}
 	dir := t.TempDir()
 	for name, text := range map[string]string{
-		"go.mod":  "module example.com/hello\n\ngo 1.26\n",
+		"go.mod":  "module example.com/hello\n\ngo 1.26.0\n\nrequire " + roots + " " + version.String() + "\n",
+		"go.sum":  goSum.String(),
 		"main.go": mainGo,
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
@@ -80,7 +100,7 @@ const helloMain = "package main\n\nfunc main() { println(\"hello\") }\n"
 
 func TestAppImageRefIsTheDigestReferenceAndPushesOnlyInUpdate(t *testing.T) {
 	src := helloModule(t, helloMain)
-	want, err := imagebuild.Build(context.Background(), imagebuild.Options{Dir: src})
+	want, err := imagebuild.Build(context.Background(), imagebuild.Options{Dir: src, Imports: []string{imagebuild.CARootsPackage}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,5 +294,54 @@ func TestAppImageArgsValidateNamesTheField(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), `app image "app": SourceDir is required`) {
 		t.Errorf("NewAppImage without SourceDir: %v", err)
+	}
+}
+
+// The bundled app through the component, with SourceDir relative to the project root (the
+// directory of Pulumi.yaml), as stacks/ passes it.
+func TestAppImageBuildsTheBundledAppFromTheProjectRoot(t *testing.T) {
+	want, err := imagebuild.Build(context.Background(), imagebuild.Options{Dir: "../app", Imports: []string{imagebuild.CARootsPackage}})
+	if err != nil {
+		t.Fatalf("building ../app: %v", err)
+	}
+	var digest pulumi.StringOutput
+	infratest.MustRun(t, infratest.Preview, func(ctx *pulumi.Context) error {
+		img, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: "app", Repository: pulumi.String("europe-west1-docker.pkg.dev/p/r"), Name: "app"})
+		if err != nil {
+			return err
+		}
+		digest = img.Digest
+		return nil
+	})
+	if got := infratest.AwaitString(t, digest); got != want.Digest.String() {
+		t.Fatalf("AppImage(SourceDir: app) digest %s, want the bundled app's %s", got, want.Digest)
+	}
+}
+
+// BenchmarkPreviewWithAppImage and BenchmarkPreviewWithoutAppImage: their difference is what
+// building the unchanged app adds to a warm `pulumi preview`.
+func BenchmarkPreviewWithAppImage(b *testing.B) { benchmarkPreview(b, true) }
+
+func BenchmarkPreviewWithoutAppImage(b *testing.B) { benchmarkPreview(b, false) }
+
+func benchmarkPreview(b *testing.B, withImage bool) {
+	for b.Loop() {
+		_, err := infratest.Run(infratest.Preview, func(ctx *pulumi.Context) error {
+			r, err := infra.NewRegistry(ctx, "images", infra.RegistryArgs{
+				Project: "p", Region: "europe-west1", RepositoryID: "apps", KeepCount: 5, DeleteAfter: "2592000s",
+			})
+			if err != nil || !withImage {
+				return err
+			}
+			img, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: "app", Repository: r.Url, Name: "app"})
+			if err != nil {
+				return err
+			}
+			ctx.Export("image", img.Ref)
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
 	}
 }
