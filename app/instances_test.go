@@ -176,4 +176,3 @@ func TestReadinessNamesRedisWhenItGoesAway(t *testing.T) {
 		t.Fatalf("readyz with Redis gone: %d %q", resp.StatusCode, e.Error)
 	}
 }
-

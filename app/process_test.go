@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// appProcess is this test binary re-executed as the app: a real process with a real PID
+// that receives real signals, as on Cloud Run.
+type appProcess struct {
+	cmd  *exec.Cmd
+	URL  string
+	Host string
+	out  *lockedBuffer
+	done chan error
+}
+
+func startAppProcess(t testing.TB, env ...string) *appProcess {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", "PORT="+port)
+	cmd.Env = append(cmd.Env, env...)
+	p := &appProcess{cmd: cmd, URL: "http://127.0.0.1:" + port, Host: "127.0.0.1:" + port,
+		out: &lockedBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { p.done <- cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return p
+}
+
+func (p *appProcess) waitServing(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			t.Fatalf("app exited before serving: %v\n%s", err, p.out)
+		default:
+		}
+		if resp, err := http.Get(p.URL + "/healthz"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("app not serving after 15s\n%s", p.out)
+}
+
+func freePort(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+func TestSIGTERMClosesWebSocketsWith1001AndExitsInTime(t *testing.T) {
+	p := startAppProcess(t, "INSTANCE_ID=i-sig", "COOKIE_SECURE=false")
+	p.waitServing(t)
+	if !strings.Contains(p.out.String(), "in-memory stores") {
+		t.Fatalf("memory mode not logged:\n%s", p.out)
+	}
+	b := newBrowser(t)
+	b.mustDo("POST", p.URL+"/api/login", `{"user":"alice"}`, nil)
+	in := &instanceUnderTest{URL: p.URL, Host: p.Host}
+	var sockets []*websocket.Conn
+	for range 3 {
+		ws := b.dialWS(in)
+		if m, err := readWS(t, ws, 5*time.Second); err != nil || m.Instance != "i-sig" {
+			t.Fatalf("hello: %+v %v", m, err)
+		}
+		sockets = append(sockets, ws)
+	}
+
+	sent := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, ws := range sockets {
+		_, err := readWS(t, ws, 5*time.Second)
+		if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+			t.Fatalf("socket closed with %v (%v), want 1001", code, err)
+		}
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, p.out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running 10s after SIGTERM (Cloud Run would SIGKILL it)\n%s", p.out)
+	}
+	t.Logf("SIGTERM to exit: %v", time.Since(sent))
+	if !strings.Contains(p.out.String(), `"message":"stopped"`) {
+		t.Fatalf("no shutdown log:\n%s", p.out)
+	}
+}
+
+func TestBadEnvironmentStopsStartupNamingTheVariable(t *testing.T) {
+	p := startAppProcess(t, "SESSION_TTL=forever", "CACHE_SIZE=-5")
+	select {
+	case err := <-p.done:
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 {
+			t.Fatalf("exit %v, want status 2\n%s", err, p.out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("app started with a bad environment")
+	}
+	out := p.out.String()
+	if !strings.Contains(out, "SESSION_TTL") || !strings.Contains(out, "CACHE_SIZE") ||
+		!strings.Contains(out, `"severity":"ERROR"`) {
+		t.Fatalf("log does not name the variables:\n%s", out)
+	}
+}
+
+// Log lines are one JSON object each, in Cloud Logging's shape, with the request's trace.
+func TestLogsCarryTheCloudTrace(t *testing.T) {
+	p := startAppProcess(t, "INSTANCE_ID=i-log", "GOOGLE_CLOUD_PROJECT=proj")
+	p.waitServing(t)
+	// A report abandoned by its client fails on the server, which logs it with the trace.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	b := newBrowser(t)
+	b.mustDo("POST", p.URL+"/api/login", `{"user":"alice"}`, nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", p.URL+"/api/report?q=slow", nil)
+	req.Header.Set("X-Cloud-Trace-Context", "0123456789abcdef0123456789abcdef/42;o=1")
+	if resp, err := b.http.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(p.out.String(), `"logging.googleapis.com/trace":"projects/proj/traces/0123456789abcdef0123456789abcdef"`) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+	found := false
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"severity":`) || !strings.Contains(line, `"message":`) {
+			t.Errorf("not a Cloud Logging JSON line: %s", line)
+		}
+		if strings.Contains(line, `"logging.googleapis.com/trace":"projects/proj/traces/0123456789abcdef0123456789abcdef"`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no log line with the trace:\n%s", p.out)
+	}
+}
