@@ -2,6 +2,7 @@ package main
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
@@ -52,10 +53,20 @@ func scenarios(t testing.TB) []scenario {
 	}
 }
 
-// run runs the program for a scenario in a mode.
+// runs caches one run per scenario and mode: results are only read, and the invariant tests
+// all look at the same runs.
+var runs sync.Map // scenario name + mode -> *infratest.Result
+
+// run runs the program for a scenario in a mode (once per test binary).
 func (s scenario) run(t *testing.T, mode infratest.Mode) *infratest.Result {
 	t.Helper()
-	return infratest.MustRun(t, mode, program, infratest.WithConfig(s.cfg), infratest.WithStack(s.stack))
+	key := s.name + "/" + mode.String()
+	if res, ok := runs.Load(key); ok {
+		return res.(*infratest.Result)
+	}
+	res := infratest.MustRun(t, mode, program, infratest.WithConfig(s.cfg), infratest.WithStack(s.stack))
+	runs.Store(key, res)
+	return res
 }
 
 // eachRun runs f for every scenario in both modes.
