@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 func smallRun(mode Mode) Config {
 	cfg := Defaults
 	cfg.Mode = mode
-	cfg.Duration = 2500 * time.Millisecond
+	cfg.Duration = 1500 * time.Millisecond
 	cfg.SlowBackendDelay = 30 * time.Millisecond
 	return cfg
 }
@@ -57,7 +57,7 @@ func runLab(t *testing.T, cfg Config) Result {
 		t.Fatalf("%s run: %v", cfg.Mode, err)
 	}
 	t.Logf("%s: %+v", cfg.Mode, res)
-	if res.ReportRequests < 150 {
+	if res.ReportRequests < 100 {
 		t.Fatalf("%s run made only %d report requests: too few to judge", cfg.Mode, res.ReportRequests)
 	}
 	return res
