@@ -144,8 +144,9 @@ func program(ctx *pulumi.Context) error {
 
 // containerImage is where the image the service runs is chosen: the configured `image` for
 // now. The bundled app is wired in here: when cfg.Image is empty, build app/ with
-// infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: "../app", Repository: reg.Url,
-// Name: "app"}) and return its Ref.
+// infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: "app", Repository: reg.Url,
+// Name: "app"}) (SourceDir is relative to ctx.RootDirectory(), the Pulumi.yaml directory) and
+// return its Ref; config.go then accepts an empty `image`.
 func containerImage(ctx *pulumi.Context, cfg Config, reg *infra.Registry) (pulumi.StringInput, error) {
 	if cfg.Image == "" {
 		return nil, fmt.Errorf("%s:image is empty; set an image reference", ctx.Project())

@@ -192,3 +192,14 @@ func TestPreviewCarriesSecretOutputsIntoSecretInputs(t *testing.T) {
 		t.Errorf("other = %v, want unknown in preview", in)
 	}
 }
+
+func TestWithRootDirectoryReachesTheProgram(t *testing.T) {
+	var got string
+	MustRun(t, Update, func(ctx *pulumi.Context) error {
+		got = ctx.RootDirectory()
+		return nil
+	}, WithRootDirectory("/repo"))
+	if got != "/repo" {
+		t.Errorf("RootDirectory = %q", got)
+	}
+}

@@ -41,6 +41,7 @@ type runSettings struct {
 	stack      string
 	config     Config
 	secretKeys []string
+	rootDir    string
 	mocks      func(*Mocks)
 }
 
@@ -51,6 +52,10 @@ func WithConfig(c Config) Option { return func(s *runSettings) { s.config = c } 
 func WithSecretKeys(keys ...string) Option {
 	return func(s *runSettings) { s.secretKeys = append(s.secretKeys, keys...) }
 }
+
+// WithRootDirectory sets ctx.RootDirectory(), the directory of Pulumi.yaml (default: the
+// test's working directory, as the SDK leaves it empty).
+func WithRootDirectory(dir string) Option { return func(s *runSettings) { s.rootDir = dir } }
 
 // WithStack sets the stack name (default "test").
 func WithStack(name string) Option { return func(s *runSettings) { s.stack = name } }
@@ -97,6 +102,9 @@ func Run(mode Mode, program pulumi.RunFunc, opts ...Option) (*Result, error) {
 			info.DryRun = mode == Preview
 			info.Config = map[string]string(s.config)
 			info.ConfigSecretKeys = s.secretKeys
+			if s.rootDir != "" {
+				info.RootDirectory = s.rootDir
+			}
 		},
 	)
 	res := &Result{Mode: mode, Mocks: mocks, Exports: map[string]Value{}}
