@@ -88,6 +88,9 @@ func startOnce(ctx context.Context, bin, id string, b Backing, logDir string) (*
 		"FIRESTORE_EMULATOR_HOST="+b.EmulatorHost,
 		"SLOW_BACKEND_DELAY="+b.SlowBackendDelay.String(),
 		"CACHE_SIZE="+strconv.Itoa(b.CacheSize),
+		// Fixed so that the caller's environment cannot change a run: nothing expires within one.
+		"CACHE_TTL=15m",
+		"SESSION_TTL=1h",
 	)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile

@@ -16,6 +16,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -159,15 +160,17 @@ func (r *Router) Served() map[string]int {
 
 type attemptKey struct{}
 
-// attempt carries, per proxied request, whether the instance refused the connection, in
-// which case nothing reached it and the router may send the request elsewhere.
-type attempt struct{ refused bool }
+// attempt carries, per proxied request, whether connecting to the instance failed, in which
+// case nothing reached it and the router may send the request elsewhere, and whether the
+// connection was refused, which means no process listens there any more.
+type attempt struct{ notSent, refused bool }
 
 func proxyError(w http.ResponseWriter, req *http.Request, err error) {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
 		if a, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
-			a.refused = true
+			a.notSent = true
+			a.refused = errors.Is(err, syscall.ECONNREFUSED)
 			return
 		}
 	}
@@ -201,8 +204,8 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if c, err := req.Cookie(CookieName); err == nil {
 		cookie = c.Value
 	}
-	// A refused connection means the instance is gone and the request never reached it, so
-	// it is safe to resend, even a POST; try each instance at most once.
+	// A failed dial means the request never reached the instance, so it is safe to resend,
+	// even a POST; a refused one means the instance is gone. Try each instance at most once.
 	tries := len(r.Alive())
 	for ; tries > 0; tries-- {
 		b, issue := r.pick(cookie)
@@ -223,10 +226,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		b.proxy.ServeHTTP(w, out)
 		r.release(b)
-		if !a.refused {
+		if !a.notSent {
 			return
 		}
-		r.Remove(b.id)
+		if a.refused {
+			r.Remove(b.id)
+		}
 		w.Header().Del("Set-Cookie") // only ours is there: nothing was copied from the instance
 		cookie = ""
 	}
