@@ -2,6 +2,16 @@
 // would receive: every registered resource with its type, name, inputs, parent, dependencies and
 // options. The mock answers like the real providers on a first deployment: in preview (dry run)
 // computed outputs are unknown; in update they get plausible values.
+//
+//	res := infratest.MustRun(t, infratest.Update, program,
+//		infratest.WithConfig(infratest.Config{"gcp:project": "p", "gcp:region": "europe-west1"}))
+//	svc := res.One(t, "gcp:cloudrunv2/service:Service")
+//	svc.Str("template.containers[0].image") // input by path
+//	svc.Parent, svc.Dependencies            // URNs
+//	res.Export(t, "url").String()           // awaited stack export (Value: Known, Secret)
+//	infratest.AwaitString(t, component.Url) // await any output
+//
+// Use infratest.EachMode to run a test in preview and update mode.
 package infratest
 
 import (
