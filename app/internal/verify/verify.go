@@ -117,10 +117,11 @@ func (v *verifier) add(name string, ok bool, format string, args ...any) {
 func (v *verifier) newClient(jar http.CookieJar) *http.Client {
 	return &http.Client{
 		Jar: jar, // no Timeout: WebSocket dials refuse one; requests carry a context deadline
+		// HTTP/1.1 only (a custom TLS config and dialer turn HTTP/2 off): WebSocket upgrades
+		// need it, and Cloud Run's affinity works the same on both.
 		Transport: &http.Transport{
-			TLSClientConfig:   v.tls,
-			DialContext:       (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-			ForceAttemptHTTP2: true,
+			TLSClientConfig: v.tls,
+			DialContext:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

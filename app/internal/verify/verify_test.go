@@ -87,6 +87,12 @@ func TestVerifierPassesAgainstTheLab(t *testing.T) {
 			t.Errorf("certificate signed by the lab's own CA passed with system roots: %+v", c)
 		}
 	})
+	t.Run("https on another port needs --http-url", func(t *testing.T) {
+		checks := runChecks(t, verify.Options{URL: l.Front.URL, RootCAs: l.Front.RootCAs})
+		if c := checks[verify.CheckRedirect]; c.OK || !strings.Contains(c.Detail, "--http-url") {
+			t.Errorf("redirect check without --http-url on a non-443 port: %+v", c)
+		}
+	})
 	t.Run("following the http URL to https", func(t *testing.T) {
 		checks := runChecks(t, verify.Options{URL: l.Front.HTTPURL, RootCAs: l.Front.RootCAs})
 		for _, name := range []string{verify.CheckRedirect, verify.CheckCertificate, verify.CheckSticky} {
