@@ -86,11 +86,14 @@ func NewFirestore(ctx *pulumi.Context, name string, args FirestoreArgs, opts ...
 		return nil, err
 	}
 	// Firestore deletes expired carts within about a day of expireAt; the app still checks expiry.
+	// The empty IndexConfig exempts the field from indexing, as Google advises for TTL
+	// timestamps (ever-increasing values make index hotspots); the app never queries by it.
 	if _, err := firestore.NewField(ctx, name+"-carts-ttl", &firestore.FieldArgs{
-		Database:   db.Name,
-		Collection: pulumi.String(CartsCollection),
-		Field:      pulumi.String(CartsTTLField),
-		TtlConfig:  &firestore.FieldTtlConfigArgs{},
+		Database:    db.Name,
+		Collection:  pulumi.String(CartsCollection),
+		Field:       pulumi.String(CartsTTLField),
+		TtlConfig:   &firestore.FieldTtlConfigArgs{},
+		IndexConfig: &firestore.FieldIndexConfigArgs{},
 	}, pulumi.Parent(c)); err != nil {
 		return nil, err
 	}

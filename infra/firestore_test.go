@@ -57,6 +57,9 @@ func TestFirestoreNamedDatabaseWithCartsTTL(t *testing.T) {
 				if str(ttl, "collection") != infra.CartsCollection || str(ttl, "field") != infra.CartsTTLField || !ttl.HasInput("ttlConfig") {
 					t.Errorf("TTL field = %s/%s ttl %s", ttl.InputString("collection"), ttl.InputString("field"), ttl.InputString("ttlConfig"))
 				}
+				if !ttl.HasInput("indexConfig") || ttl.HasInput("indexConfig.indexes") {
+					t.Errorf("TTL field indexConfig = %s, want {} (exempt from indexing)", ttl.InputString("indexConfig"))
+				}
 				if !ttl.DependsOn(db.URN) {
 					t.Errorf("TTL policy does not wait for the database")
 				}

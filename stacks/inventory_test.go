@@ -17,7 +17,7 @@ var inventoryKeys = map[string][]string{
 	"gcp:secretmanager/secretVersion:SecretVersion": {"secretData"},
 	"gcp:firestore/database:Database": {"name", "type", "locationId", "pointInTimeRecoveryEnablement",
 		"deleteProtectionState", "deletionPolicy"},
-	"gcp:firestore/field:Field":                         {"database", "collection", "field", "ttlConfig"},
+	"gcp:firestore/field:Field":                         {"database", "collection", "field", "ttlConfig", "indexConfig"},
 	"random:index/randomId:RandomId":                    {"byteLength"},
 	"gcp:serviceaccount/account:Account":                {"accountId"},
 	"gcp:projects/iAMMember:IAMMember":                  {"role", "member"},
