@@ -45,6 +45,10 @@ func TestAppImageIsSmallRunsAndCarriesCARootsAndTimeZones(t *testing.T) {
 	if !found {
 		t.Errorf("binary does not link %s: TLS to Google APIs would fail in an image without /etc/ssl/certs", CARootsPackage)
 	}
+	// go.mod says go 1.26.8: the build uses exactly that release wherever it runs.
+	if bi.GoVersion != "go1.26.8" {
+		t.Errorf("binary built with %s, want go1.26.8 as go.mod pins", bi.GoVersion)
+	}
 	if bi.Path != "github.com/cloudrun-affinity/cloudrun-affinity/app" {
 		t.Errorf("binary main package %q, want the app", bi.Path)
 	}

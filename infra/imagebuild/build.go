@@ -11,11 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/mod/modfile"
 )
 
 // Platform the binary and the image are built for (Cloud Run runs linux/amd64).
@@ -31,10 +34,10 @@ var buildFlags = []string{"-trimpath", "-buildvcs=false", "-ldflags=-s -w -build
 
 // goEnv returns the environment for go build/list: the caller's environment (so GOPROXY,
 // GOPATH, GOMODCACHE still apply) with every setting that changes the output pinned.
-func goEnv(goCache string) []string {
+func goEnv(goCache, toolchain string) []string {
 	drop := map[string]bool{
 		"GOOS": true, "GOARCH": true, "GOAMD64": true, "CGO_ENABLED": true, "GOFLAGS": true,
-		"GOWORK": true, "GOEXPERIMENT": true, "GOCACHE": goCache != "",
+		"GOWORK": true, "GOEXPERIMENT": true, "GOCACHE": goCache != "", "GOTOOLCHAIN": toolchain != "",
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -52,12 +55,46 @@ func goEnv(goCache string) []string {
 	if goCache != "" {
 		env = append(env, "GOCACHE="+goCache)
 	}
+	if toolchain != "" {
+		env = append(env, "GOTOOLCHAIN="+toolchain)
+	}
 	return env
+}
+
+// moduleToolchain is the exact Go release the module's go.mod names (its toolchain line, else
+// a go line with a patch version, e.g. "go1.26.8"), or "" when it names none. Building with
+// exactly that release (the go command downloads it when the local one differs) keeps the
+// binary the same on machines with another Go installed.
+func moduleToolchain(dir string) (string, error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		data, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if errors.Is(err, fs.ErrNotExist) {
+			if filepath.Dir(d) == d {
+				return "", fmt.Errorf("imagebuild: %s is not inside a Go module (no go.mod above it)", dir)
+			}
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		f, err := modfile.Parse(filepath.Join(d, "go.mod"), data, nil)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case f.Toolchain != nil:
+			return f.Toolchain.Name, nil
+		case f.Go != nil && strings.Count(f.Go.Version, ".") == 2:
+			return "go" + f.Go.Version, nil
+		}
+		return "", nil
+	}
 }
 
 // goTool runs the go command on one main package with the pinned environment.
 type goTool struct {
 	bin, dir, cache string
+	toolchain       string // GOTOOLCHAIN, "" to inherit
 	tags            []string
 	// overlay adds generated files to the main package (go build -overlay): file path in
 	// dir -> path of the content. Empty: none.
@@ -74,7 +111,7 @@ func (g goTool) run(ctx context.Context, stdout io.Writer, args ...string) error
 	full = append(full, args[1:]...)
 	cmd := exec.CommandContext(ctx, g.bin, full...)
 	cmd.Dir = g.dir
-	cmd.Env = goEnv(g.cache)
+	cmd.Env = goEnv(g.cache, g.toolchain)
 	var stderr bytes.Buffer
 	cmd.Stdout = stdout
 	cmd.Stderr = &stderr

@@ -154,3 +154,27 @@ func TestLayerCacheGivesTheSameDigestAndSurvivesDamage(t *testing.T) {
 		t.Errorf("damaged cache entry was not replaced")
 	}
 }
+
+func TestModuleToolchainPinsTheExactGoRelease(t *testing.T) {
+	for _, tc := range []struct{ goMod, want string }{
+		{"module m\n\ngo 1.26.8\n", "go1.26.8"},
+		{"module m\n\ngo 1.26.0\n\ntoolchain go1.26.8\n", "go1.26.8"},
+		{"module m\n\ngo 1.26\n", ""}, // a language version names no release: inherit
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(tc.goMod), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sub := filepath.Join(dir, "cmd", "x")
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		got, err := moduleToolchain(sub)
+		if err != nil || got != tc.want {
+			t.Errorf("moduleToolchain with go.mod %q = %q, %v; want %q", tc.goMod, got, err, tc.want)
+		}
+	}
+	if _, err := moduleToolchain(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not inside a Go module") {
+		t.Errorf("moduleToolchain outside a module: %v, want an error saying so", err)
+	}
+}

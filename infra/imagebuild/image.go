@@ -104,7 +104,11 @@ func Build(ctx context.Context, opts Options) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "app")
-	tool := goTool{bin: goBin, dir: dir, cache: opts.GoCache, tags: tags}
+	toolchain, err := moduleToolchain(dir)
+	if err != nil {
+		return nil, err
+	}
+	tool := goTool{bin: goBin, dir: dir, cache: opts.GoCache, toolchain: toolchain, tags: tags}
 	if err := tool.addImports(tmp, opts.Imports); err != nil {
 		return nil, err
 	}
