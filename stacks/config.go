@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -144,7 +146,33 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	if c.FirestoreLocation == "" {
 		r.fail(r.key("firestoreLocation"), "is empty; use a region (e.g. europe-west1) or nam5/eur3")
 	}
+	r.unknownKeys()
 	return c, r.err()
+}
+
+// unknownKeys reports keys under the project namespace that no setting reads, so a typo
+// ("lbAfinity") fails instead of silently falling back to a default. The SDK offers no way
+// to list config keys, so this reads the set the CLI hands the program in PULUMI_CONFIG.
+func (r *reader) unknownKeys() {
+	raw := os.Getenv(pulumi.EnvConfig)
+	if raw == "" {
+		return
+	}
+	var all map[string]any
+	if err := json.Unmarshal([]byte(raw), &all); err != nil {
+		return
+	}
+	known := map[string]bool{}
+	var names []string
+	for _, k := range Keys {
+		known[r.key(k.Name)] = true
+		names = append(names, k.Name)
+	}
+	for k := range all {
+		if strings.HasPrefix(k, r.ns+":") && !known[k] {
+			r.fail(k, "is not a setting of this stack; known keys: "+strings.Join(names, ", "))
+		}
+	}
 }
 
 // reader collects every problem instead of stopping at the first.

@@ -146,3 +146,15 @@ func TestAccountIDAndSlugFitGoogleLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigTypoInAKeyIsReported(t *testing.T) {
+	// The CLI passes the whole stack config in PULUMI_CONFIG; an unknown key there is a typo.
+	t.Setenv("PULUMI_CONFIG", `{"gcp:project":"p","gcp:region":"r","cloudrun-affinity:lbAfinity":"none","aws:region":"x"}`)
+	_, err := loadConfig(t, infratest.Config{"gcp:project": "p", "gcp:region": "r", ns + "lbAfinity": "none"})
+	if err == nil || !strings.Contains(err.Error(), ns+"lbAfinity is not a setting") || !strings.Contains(err.Error(), "lbAffinity") {
+		t.Fatalf("err = %v, want the typo named with the known keys", err)
+	}
+	if strings.Contains(err.Error(), "aws:region") {
+		t.Errorf("keys of other namespaces are not ours to judge: %v", err)
+	}
+}
