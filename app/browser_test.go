@@ -78,6 +78,7 @@ func waitFor(t testing.TB, ctx context.Context, what, predicate string) {
 func textOf(id string) string { return `document.getElementById("` + id + `").textContent` }
 
 func TestDemoPageInHeadlessChromium(t *testing.T) {
+	t.Parallel()
 	r := testenv.Redis(t)
 	f := testenv.SharedFirestore(t)
 	a := startInstance(t, sharedConfig(t, r, f, "i-a"))

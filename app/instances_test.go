@@ -19,6 +19,7 @@ import (
 // session and the cart are the same, live updates cross instances, and an instance that
 // goes away loses nothing.
 func TestInstancesShareSessionsCartsAndLiveUpdates(t *testing.T) {
+	t.Parallel()
 	r := testenv.Redis(t)
 	f := testenv.SharedFirestore(t)
 	a := startInstance(t, sharedConfig(t, r, f, "i-a"))
@@ -131,6 +132,7 @@ func TestInstancesShareSessionsCartsAndLiveUpdates(t *testing.T) {
 
 // Start-up refuses a Redis it cannot trust or log in to, and says which variable to fix.
 func TestStartupFailsClearlyOnRedisMisconfiguration(t *testing.T) {
+	t.Parallel()
 	r := testenv.Redis(t)
 	for _, tc := range []struct {
 		name       string
@@ -157,6 +159,7 @@ func TestStartupFailsClearlyOnRedisMisconfiguration(t *testing.T) {
 }
 
 func TestReadinessNamesRedisWhenItGoesAway(t *testing.T) {
+	t.Parallel()
 	r := testenv.Redis(t)
 	f := testenv.SharedFirestore(t)
 	in := startInstance(t, sharedConfig(t, r, f, "i-r"))

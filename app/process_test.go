@@ -79,6 +79,7 @@ func freePort(t testing.TB) string {
 }
 
 func TestSIGTERMClosesWebSocketsWith1001AndExitsInTime(t *testing.T) {
+	t.Parallel()
 	p := startAppProcess(t, "INSTANCE_ID=i-sig", "COOKIE_SECURE=false")
 	p.waitServing(t)
 	if !strings.Contains(p.out.String(), "in-memory stores") {
@@ -121,6 +122,7 @@ func TestSIGTERMClosesWebSocketsWith1001AndExitsInTime(t *testing.T) {
 }
 
 func TestBadEnvironmentStopsStartupNamingTheVariable(t *testing.T) {
+	t.Parallel()
 	p := startAppProcess(t, "SESSION_TTL=forever", "CACHE_SIZE=-5")
 	select {
 	case err := <-p.done:
@@ -140,6 +142,7 @@ func TestBadEnvironmentStopsStartupNamingTheVariable(t *testing.T) {
 
 // Log lines are one JSON object each, in Cloud Logging's shape, with the request's trace.
 func TestLogsCarryTheCloudTrace(t *testing.T) {
+	t.Parallel()
 	p := startAppProcess(t, "INSTANCE_ID=i-log", "GOOGLE_CLOUD_PROJECT=proj")
 	p.waitServing(t)
 	// A report abandoned by its client fails on the server, which logs it with the trace.

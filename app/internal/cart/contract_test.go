@@ -36,12 +36,13 @@ func firestoreOpener(t *testing.T, ttl time.Duration) func() cart.Store {
 	}
 }
 
-func TestMemoryStoreContract(t *testing.T)    { runContract(t, memoryOpener) }
-func TestFirestoreStoreContract(t *testing.T) { runContract(t, firestoreOpener) }
+func TestMemoryStoreContract(t *testing.T)    { t.Parallel(); runContract(t, memoryOpener) }
+func TestFirestoreStoreContract(t *testing.T) { t.Parallel(); runContract(t, firestoreOpener) }
 
 func runContract(t *testing.T, open opener) {
 	ctx := context.Background()
 	t.Run("new user has an empty cart never updated", func(t *testing.T) {
+		t.Parallel()
 		s := open(t, time.Hour)()
 		c, err := s.Get(ctx, "nobody")
 		if err != nil || c.Items == nil || len(c.Items) != 0 || c.UpdatedAt != nil {
@@ -49,6 +50,7 @@ func runContract(t *testing.T, open opener) {
 		}
 	})
 	t.Run("adds accumulate in order and removals drop one sku", func(t *testing.T) {
+		t.Parallel()
 		s := open(t, time.Hour)()
 		before := time.Now().Add(-time.Second)
 		mustAdd(t, s, "alice", "apple", 2)
@@ -80,6 +82,7 @@ func runContract(t *testing.T, open opener) {
 		wantItems(t, other, []cart.Item{})
 	})
 	t.Run("names that are reserved document ids still work", func(t *testing.T) {
+		t.Parallel()
 		s := open(t, time.Hour)()
 		for _, user := range []string{".", "..", "__name__", "a.b-c_d"} {
 			c := mustAdd(t, s, user, "__sku__", 1)
@@ -87,6 +90,7 @@ func runContract(t *testing.T, open opener) {
 		}
 	})
 	t.Run("out of range input is refused and changes nothing", func(t *testing.T) {
+		t.Parallel()
 		s := open(t, time.Hour)()
 		mustAdd(t, s, "carol", "tea", 99)
 		for _, tc := range []struct {
@@ -112,6 +116,7 @@ func runContract(t *testing.T, open opener) {
 		wantItems(t, c, []cart.Item{{"tea", 999}})
 	})
 	t.Run("a cart expires ttl after its last change", func(t *testing.T) {
+		t.Parallel()
 		s := open(t, 300*time.Millisecond)()
 		mustAdd(t, s, "dave", "milk", 1)
 		time.Sleep(400 * time.Millisecond)
@@ -124,6 +129,7 @@ func runContract(t *testing.T, open opener) {
 		wantItems(t, c, []cart.Item{{"bread", 1}})
 	})
 	t.Run("concurrent adds from separate clients lose nothing", func(t *testing.T) {
+		t.Parallel()
 		openClient := open(t, time.Hour)
 		const writers, adds = 3, 2
 		stores := make([]cart.Store, writers)

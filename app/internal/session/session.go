@@ -48,6 +48,7 @@ func NewMemory(o Options) *Manager {
 func newManager(store scs.Store, mem *memstore.MemStore, o Options) *Manager {
 	sm := scs.New()
 	sm.Store = store
+	sm.Codec = jsonCodec{}
 	sm.Lifetime = o.TTL
 	sm.Cookie.Name = CookieName
 	sm.Cookie.HttpOnly = true
