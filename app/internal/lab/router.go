@@ -13,9 +13,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -160,17 +162,23 @@ func (r *Router) Served() map[string]int {
 
 type attemptKey struct{}
 
-// attempt carries, per proxied request, whether connecting to the instance failed, in which
-// case nothing reached it and the router may send the request elsewhere, and whether the
-// connection was refused, which means no process listens there any more.
-type attempt struct{ notSent, refused bool }
+// attempt is one try at handing a request to an instance. If the request was not completely
+// written to the instance (the dial failed, or a pooled connection turned out to be dead),
+// the instance cannot have acted on it and the router may send it elsewhere. A refused
+// connection also means no process listens there any more.
+type attempt struct {
+	wrote   atomic.Bool // set from the transport's writing goroutine
+	failed  bool
+	refused bool
+}
+
+func (a *attempt) retryable() bool { return a.failed && !a.wrote.Load() }
 
 func proxyError(w http.ResponseWriter, req *http.Request, err error) {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		if a, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
-			a.notSent = true
-			a.refused = errors.Is(err, syscall.ECONNREFUSED)
+	if a, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
+		a.failed = true
+		a.refused = errors.Is(err, syscall.ECONNREFUSED)
+		if a.retryable() {
 			return
 		}
 	}
@@ -204,11 +212,11 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if c, err := req.Cookie(CookieName); err == nil {
 		cookie = c.Value
 	}
-	// A failed dial means the request never reached the instance, so it is safe to resend,
-	// even a POST; a refused one means the instance is gone. Try each instance at most once.
-	tries := len(r.Alive())
-	for ; tries > 0; tries-- {
-		b, issue := r.pick(cookie)
+	// A request that was not completely written never reached the instance's handler, so it
+	// is safe to resend, even a POST. Try each instance at most once.
+	tried := map[*backend]bool{}
+	for range len(r.Alive()) {
+		b, issue := r.pick(cookie, tried)
 		if b == nil {
 			writeError(w, http.StatusServiceUnavailable, "no instance available with capacity")
 			return
@@ -217,8 +225,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: b.id, Path: "/",
 				MaxAge: int(cookieMaxAge / time.Second), Secure: req.TLS != nil, HttpOnly: true})
 		}
+		tried[b] = true
 		a := &attempt{}
-		out := req.WithContext(context.WithValue(req.Context(), attemptKey{}, a))
+		ctx := httptrace.WithClientTrace(context.WithValue(req.Context(), attemptKey{}, a), &httptrace.ClientTrace{
+			WroteRequest: func(info httptrace.WroteRequestInfo) { a.wrote.Store(info.Err == nil) },
+		})
+		out := req.WithContext(ctx)
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		out.ContentLength = int64(len(body))
 		if len(body) == 0 {
@@ -226,7 +238,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		b.proxy.ServeHTTP(w, out)
 		r.release(b)
-		if !a.notSent {
+		if !a.retryable() {
 			return
 		}
 		if a.refused {
@@ -240,18 +252,18 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // pick chooses the instance for a request and reports whether the response must carry a new
 // GAESA naming it. It counts the request as in flight on that instance.
-func (r *Router) pick(cookie string) (*backend, bool) {
+func (r *Router) pick(cookie string, tried map[*backend]bool) (*backend, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.mode == AffinityOn && cookie != "" {
-		if b, ok := r.byID[cookie]; ok && b.alive && b.inflight < r.concurrency {
+		if b, ok := r.byID[cookie]; ok && b.alive && b.inflight < r.concurrency && !tried[b] {
 			r.take(b)
 			return b, false
 		}
 	}
 	var open []*backend
 	for _, b := range r.backends {
-		if b.alive && b.inflight < r.concurrency {
+		if b.alive && b.inflight < r.concurrency && !tried[b] {
 			open = append(open, b)
 		}
 	}
