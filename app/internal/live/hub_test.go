@@ -1,0 +1,148 @@
+package live_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/live"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
+)
+
+// serve exposes hub on a test server; the user comes from ?user= (the web package checks
+// sessions; here only the hub is under test).
+func serve(t *testing.T, hub *live.Hub) string {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := hub.Serve(w, r, r.URL.Query().Get("user")); err == live.ErrClosing {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	return "ws" + strings.TrimPrefix(ts.URL, "http")
+}
+
+func dial(t *testing.T, url, user string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, url+"?user="+user, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	var hello map[string]string
+	read(t, ws, &hello)
+	if hello["type"] != "hello" || hello["user"] != user {
+		t.Fatalf("hello %v", hello)
+	}
+	return ws
+}
+
+func read(t *testing.T, ws *websocket.Conn, v any) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, data, err := ws.Read(ctx)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+func runHub(t *testing.T, hub *live.Hub) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-hub.Ready():
+	case err := <-done:
+		t.Fatalf("hub stopped: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("hub not ready")
+	}
+}
+
+func TestChangesFanOutThroughRedisToTheUsersSocketsOnEveryHub(t *testing.T) {
+	r := testenv.Redis(t)
+	c1, c2 := r.Client(), r.Client()
+	t.Cleanup(func() { c1.Close(); c2.Close() })
+	h1 := live.NewHub(live.Options{Instance: "i-1", Redis: c1})
+	h2 := live.NewHub(live.Options{Instance: "i-2", Redis: c2})
+	runHub(t, h1)
+	runHub(t, h2)
+	url1, url2 := serve(t, h1), serve(t, h2)
+
+	aliceOn2 := dial(t, url2, "alice")
+	bobOn2 := dial(t, url2, "bob")
+	aliceOn1 := dial(t, url1, "alice")
+
+	if err := h1.Publish(context.Background(), "alice", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ws := range []*websocket.Conn{aliceOn1, aliceOn2} {
+		var m struct {
+			Type string
+			Cart map[string]int
+		}
+		if err := read(t, ws, &m); err != nil || m.Type != "cart" || m.Cart["n"] != 1 {
+			t.Fatalf("alice's socket: %+v %v", m, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, data, err := bobOn2.Read(ctx); err == nil {
+		t.Fatalf("bob received alice's change: %s", data)
+	}
+}
+
+func TestCloseAllSaysGoingAwayAndRefusesNewSockets(t *testing.T) {
+	hub := live.NewHub(live.Options{Instance: "i-1"})
+	url := serve(t, hub)
+	socks := []*websocket.Conn{dial(t, url, "alice"), dial(t, url, "bob")}
+	if hub.Open() != 2 {
+		t.Fatalf("open %d", hub.Open())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { hub.CloseAll(ctx); close(done) }()
+	for _, ws := range socks {
+		var v any
+		err := read(t, ws, &v)
+		if websocket.CloseStatus(err) != websocket.StatusGoingAway {
+			t.Fatalf("closed with %v, want 1001", err)
+		}
+	}
+	<-done
+	if hub.Open() != 0 {
+		t.Fatalf("open after CloseAll: %d", hub.Open())
+	}
+	_, resp, err := websocket.Dial(context.Background(), url+"?user=carol", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("new socket during shutdown: %v %v", resp, err)
+	}
+}
+
+func TestLocalHubDeliversWithoutRedis(t *testing.T) {
+	hub := live.NewHub(live.Options{Instance: "i-1", PingInterval: 20 * time.Millisecond})
+	runHub(t, hub)
+	ws := dial(t, serve(t, hub), "alice")
+	time.Sleep(100 * time.Millisecond) // keepalive pings go out while idle; the socket stays open
+	if err := hub.Publish(context.Background(), "alice", []string{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Type string
+		Cart []string
+	}
+	if err := read(t, ws, &m); err != nil || m.Type != "cart" || len(m.Cart) != 1 {
+		t.Fatalf("got %+v %v", m, err)
+	}
+}
