@@ -66,7 +66,6 @@ type Router struct {
 	mu       sync.Mutex
 	backends []*backend
 	byID     map[string]*backend
-	reissued int
 }
 
 type backend struct {
@@ -77,7 +76,6 @@ type backend struct {
 	alive    bool
 	inflight int
 	assigned int // GAESA cookies issued naming this instance and not yet moved away
-	served   int
 }
 
 // NewRouter returns a router with no instances. concurrency is the per-instance limit of
@@ -142,24 +140,6 @@ func (r *Router) Alive() []string {
 	return ids
 }
 
-// Reissued counts the GAESA cookies issued to replace one naming another instance.
-func (r *Router) Reissued() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.reissued
-}
-
-// Served counts the requests each instance has been handed.
-func (r *Router) Served() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := map[string]int{}
-	for _, b := range r.backends {
-		m[b.id] += b.served
-	}
-	return m
-}
-
 type attemptKey struct{}
 
 // attempt is one try at handing a request to an instance. If the request was not completely
@@ -175,15 +155,15 @@ type attempt struct {
 func (a *attempt) retryable() bool { return a.failed && !a.wrote.Load() }
 
 func proxyError(w http.ResponseWriter, req *http.Request, err error) {
+	if req.Context().Err() != nil {
+		return // the client went away
+	}
 	if a, ok := req.Context().Value(attemptKey{}).(*attempt); ok {
 		a.failed = true
 		a.refused = errors.Is(err, syscall.ECONNREFUSED)
 		if a.retryable() {
 			return
 		}
-	}
-	if errors.Is(err, context.Canceled) {
-		return // the client went away
 	}
 	writeError(w, http.StatusBadGateway, "instance failed: "+err.Error())
 }
@@ -283,9 +263,6 @@ func (r *Router) pick(cookie string, tried map[*backend]bool) (*backend, bool) {
 		if old, ok := r.byID[cookie]; ok && old.alive && old.assigned > 0 {
 			old.assigned--
 		}
-		if cookie != "" {
-			r.reissued++
-		}
 		best.assigned++
 		r.take(best)
 		return best, true
@@ -302,7 +279,6 @@ func (r *Router) pick(cookie string, tried map[*backend]bool) (*backend, bool) {
 
 func (r *Router) take(b *backend) {
 	b.inflight++
-	b.served++
 }
 
 func (r *Router) release(b *backend) {
