@@ -74,7 +74,7 @@ func (b *backends) close() {
 	}
 }
 
-func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger, onSessionError func(http.ResponseWriter, *http.Request, error)) (*backends, error) {
+func openBackends(ctx context.Context, cfg config.Config, project string, log *slog.Logger, onSessionError func(http.ResponseWriter, *http.Request, error)) (*backends, error) {
 	b := &backends{}
 	sessOpts := session.Options{TTL: cfg.SessionTTL, CookieSecure: cfg.CookieSecure, OnError: onSessionError}
 	if cfg.InMemory() {
@@ -110,7 +110,7 @@ func openBackends(ctx context.Context, cfg config.Config, log *slog.Logger, onSe
 			log.Warn("FIRESTORE_DATABASE not set: carts are in memory, so they are lost with this instance")
 		}
 	} else {
-		client, err := cart.DialFirestore(ctx, cfg.Project, cfg.FirestoreDatabase, cfg.FirestoreEmulatorHost)
+		client, err := cart.DialFirestore(ctx, project, cfg.FirestoreDatabase, cfg.FirestoreEmulatorHost)
 		if err != nil {
 			b.close()
 			return nil, fmt.Errorf("firestore database %q: %w", cfg.FirestoreDatabase, err)
@@ -150,7 +150,7 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte(`{"error":"session store unavailable"}` + "\n"))
 	}
-	b, err := openBackends(ctx, cfg, log, sessionError)
+	b, err := openBackends(ctx, cfg, project, log, sessionError)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,8 @@ func NewFirestore(client *firestore.Client, ttl time.Duration) *Firestore {
 	return &Firestore{client: client, ttl: ttl}
 }
 
-// DialFirestore opens a client for database in project. With emulatorHost set it talks to
+// DialFirestore opens a client for database in project (detected from the environment, e.g.
+// the metadata server, when empty). With emulatorHost set it talks to
 // the emulator there (plain gRPC, admin credentials) instead of Google, without relying on
 // the process-wide FIRESTORE_EMULATOR_HOST, so one process can hold clients for both.
 func DialFirestore(ctx context.Context, project, database, emulatorHost string) (*firestore.Client, error) {
@@ -57,6 +58,9 @@ func DialFirestore(ctx context.Context, project, database, emulatorHost string) 
 			return nil, fmt.Errorf("firestore emulator at %s: %w", emulatorHost, err)
 		}
 		opts = append(opts, option.WithGRPCConn(conn))
+	}
+	if project == "" {
+		project = firestore.DetectProjectID
 	}
 	if database == "" || database == firestore.DefaultDatabaseID {
 		return firestore.NewClient(ctx, project, opts...)

@@ -68,7 +68,8 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.RedisTLSCA != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.RedisTLSCA)) {
 		p.fail("REDIS_TLS_CA", "(PEM text)", "one or more PEM CERTIFICATE blocks")
 	}
-	if c.FirestoreDatabase != "" && c.Project == "" && c.FirestoreEmulatorHost == "" {
+	// On Cloud Run the project can come from the metadata server; elsewhere it must be given.
+	if c.FirestoreDatabase != "" && c.Project == "" && c.FirestoreEmulatorHost == "" && !c.OnCloudRun {
 		p.errs = append(p.errs, errors.New("GOOGLE_CLOUD_PROJECT: must be set when FIRESTORE_DATABASE is set"))
 	}
 	if len(p.errs) > 0 {

@@ -69,3 +69,10 @@ func TestLoadReadsEveryVariable(t *testing.T) {
 		t.Fatal("InMemory with REDIS_ADDR and FIRESTORE_DATABASE set")
 	}
 }
+
+func TestLoadLeavesTheProjectToTheMetadataServerOnCloudRun(t *testing.T) {
+	c, err := Load(env(map[string]string{"K_SERVICE": "app", "FIRESTORE_DATABASE": "carts"}))
+	if err != nil || c.Project != "" {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+}

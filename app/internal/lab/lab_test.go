@@ -78,6 +78,9 @@ func TestAffinityKeepsCacheHitsNearThePhysicalLimit(t *testing.T) {
 	if on.InstanceMoves != 0 {
 		t.Errorf("with affinity and no failures %d clients moved instance", on.InstanceMoves)
 	}
+	if on.WSSameInstance != on.WSConnects {
+		t.Errorf("with affinity only %d of %d WebSockets opened on the client's instance", on.WSSameInstance, on.WSConnects)
+	}
 	// Without affinity every instance sees every key but holds only a third of them.
 	want := off.PhysicalLimit / 3
 	if off.HitRate < want-0.1 || off.HitRate > want+0.1 {

@@ -35,6 +35,9 @@ type Result struct {
 	InstanceMoves int `json:"instance_moves"` // a client's response came from another instance than its last
 	WSConnects    int `json:"ws_connects"`
 	WSReconnects  int `json:"ws_reconnects"`
+	// WSSameInstance counts WebSocket hellos from the instance the client's HTTP requests
+	// were last answered by.
+	WSSameInstance int `json:"ws_same_instance"`
 
 	CartItemsWritten int `json:"cart_items_written"` // adds the app acknowledged
 	LostSessions     int `json:"lost_sessions"`
@@ -83,6 +86,7 @@ func WriteTable(out io.Writer, results []Result) error {
 	row("cache-hit p50", func(r Result) string { return ms(r.HitP50Ms) })
 	row("instance moves", func(r Result) string { return fmt.Sprint(r.InstanceMoves) })
 	row("ws reconnects", func(r Result) string { return fmt.Sprint(r.WSReconnects) })
+	row("ws on client's instance", func(r Result) string { return fmt.Sprintf("%d/%d", r.WSSameInstance, r.WSConnects) })
 	row("cart items written", func(r Result) string { return fmt.Sprint(r.CartItemsWritten) })
 	row("lost sessions", func(r Result) string { return fmt.Sprint(r.LostSessions) })
 	row("lost cart items", func(r Result) string { return fmt.Sprint(r.LostCartItems) })

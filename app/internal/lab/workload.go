@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -111,6 +112,7 @@ func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
 		res.DistinctKeys += len(c.keys)
 		res.InstanceMoves += c.moves
 		res.WSConnects += c.wsConnects
+		res.WSSameInstance += c.wsSameInstance
 		if c.wsConnects > 1 {
 			res.WSReconnects += c.wsConnects - 1
 		}
@@ -140,8 +142,11 @@ type client struct {
 	keys                                            map[string]struct{}
 	latencies, hitLatencies                         []time.Duration
 	lastInstance                                    string
-	wsConnects                                      int // touched only by holdWebSocket
 	lostSessions, lostItems                         int
+
+	current atomic.Pointer[string] // lastInstance, for the WebSocket goroutine
+	// touched only by holdWebSocket
+	wsConnects, wsSameInstance int
 }
 
 func (c *client) do(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
@@ -221,6 +226,7 @@ func (c *client) observe(ctx context.Context, resp *http.Response, err error, to
 			c.moves++
 		}
 		c.lastInstance = id
+		c.current.Store(&id)
 	}
 	return true
 }
@@ -267,7 +273,16 @@ func (c *client) holdWebSocket(ctx context.Context) {
 		}
 		c.wsConnects++
 		backoff = 50 * time.Millisecond
-		for { // hello, cart updates; the library answers pings
+		var hello struct {
+			Type     string `json:"type"`
+			Instance string `json:"instance"`
+		}
+		if _, msg, err := conn.Read(ctx); err == nil && json.Unmarshal(msg, &hello) == nil && hello.Type == "hello" {
+			if cur := c.current.Load(); cur != nil && *cur == hello.Instance {
+				c.wsSameInstance++
+			}
+		}
+		for { // cart updates; the library answers pings
 			if _, _, err := conn.Read(ctx); err != nil {
 				break
 			}

@@ -151,8 +151,9 @@ func TestWorkloadWithAffinityMissesEachKeyOnce(t *testing.T) {
 	if res.InstanceMoves != 0 || res.Errors != 0 || res.LostSessions != 0 || res.LostCartItems != 0 {
 		t.Errorf("want no moves, errors or losses: %+v", res)
 	}
-	if res.WSConnects != 6 || res.WSReconnects != 0 {
-		t.Errorf("ws connects %d reconnects %d, want 6 and 0", res.WSConnects, res.WSReconnects)
+	if res.WSConnects != 6 || res.WSReconnects != 0 || res.WSSameInstance != 6 {
+		t.Errorf("ws connects %d, reconnects %d, on the client's instance %d; want 6, 0, 6",
+			res.WSConnects, res.WSReconnects, res.WSSameInstance)
 	}
 	if res.HitP50Ms <= 0 || res.P50Ms < res.HitP50Ms || res.P99Ms < res.P50Ms {
 		t.Errorf("latency percentiles out of order: %+v", res)

@@ -210,6 +210,7 @@ func TestUnknownPathsAndMethodsAnswerJSON(t *testing.T) {
 	ts, _ := newServer(t)
 	c := newClient(t, ts.URL)
 	wantStatus(t, c.do("GET", "/nope", "", nil), 404)
+	wantStatus(t, c.do("GET", "/ws", "", nil), http.StatusUpgradeRequired)
 	resp := c.do("PUT", "/api/cart", `{}`, nil)
 	wantStatus(t, resp, 405)
 	if !strings.Contains(resp.Header.Get("Allow"), "GET") {
