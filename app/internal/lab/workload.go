@@ -182,7 +182,9 @@ func (c *client) login(ctx context.Context) error {
 	for attempt := 0; attempt < 3; attempt++ {
 		resp, body, err := c.do(ctx, http.MethodPost, "/api/login", map[string]string{"user": c.user})
 		if err == nil && resp.StatusCode == http.StatusOK {
-			c.lastInstance = resp.Header.Get("X-Instance-Id")
+			id := resp.Header.Get("X-Instance-Id")
+			c.lastInstance = id
+			c.current.Store(&id)
 			return nil
 		}
 		if err == nil {
