@@ -15,7 +15,7 @@ import (
 // FirestoreEmulatorJar is where the Debian google-cloud-sdk package puts the official emulator.
 const FirestoreEmulatorJar = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
 
-const firestoreInstall = "apt-get install google-cloud-cli-firestore-emulator (the official Firestore emulator, jar at " +
+const firestoreInstall = "apt-get install google-cloud-cli-firestore-emulator (Google Cloud CLI apt repository; the jar lands at " +
 	FirestoreEmulatorJar + ")"
 
 // Firestore is the official Firestore emulator running as a JVM in its own process group.
