@@ -100,6 +100,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Mode = mode
 		fmt.Fprintf(stderr, "running %s: %d instances, %d clients, %s...\n", mode, cfg.Instances, cfg.Clients, cfg.Duration)
 		res, err := env.Run(ctx, cfg)
+		if ctx.Err() != nil {
+			return errors.New("interrupted; every process the lab started has been stopped")
+		}
 		if err != nil {
 			return fmt.Errorf("%s run: %w", mode, err)
 		}

@@ -26,7 +26,7 @@ func BuildApp(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "app")
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, AppPackage)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", AppPackage, err, out)
+		return "", fmt.Errorf("go build %s (run the lab from inside the repository): %v\n%s", AppPackage, err, out)
 	}
 	return bin, nil
 }
