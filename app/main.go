@@ -65,7 +65,6 @@ type backends struct {
 }
 
 func (b *backends) close() {
-	b.sessions.Close()
 	if b.redis != nil {
 		b.redis.Close()
 	}

@@ -118,7 +118,6 @@ func TestRedisSessionIsSharedRenewedAndCostsOneRoundTrip(t *testing.T) {
 
 func TestMemorySessionWorksWithoutRedis(t *testing.T) {
 	m := session.NewMemory(session.Options{TTL: time.Hour})
-	t.Cleanup(m.Close)
 	h := routes(m)
 	ck := sessionCookie(t, do(t, h, "POST", "/login?u=bob", nil))
 	if ck.Secure {

@@ -26,7 +26,6 @@ import (
 func newServer(t testing.TB, checks ...web.Check) (*httptest.Server, *web.Server) {
 	t.Helper()
 	sessions := session.NewMemory(session.Options{TTL: time.Hour})
-	t.Cleanup(sessions.Close)
 	hub := live.NewHub(live.Options{Instance: "i-test"})
 	s := web.New(web.Deps{
 		Instance: "i-test",
