@@ -133,6 +133,7 @@ func openBackends(ctx context.Context, cfg config.Config, project string, log *s
 // run serves on ln until ctx ends (SIGTERM), then shuts down gracefully: stop accepting,
 // close WebSockets with 1001, finish in-flight requests, close clients.
 func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) error {
+	defer ln.Close() // Serve closes it too; this covers returns before serving
 	id, err := instance.Resolve(ctx, cfg.OnCloudRun, cfg.InstanceID)
 	if err != nil {
 		log.Warn("instance id fallback", "error", err, "source", id.Source)
