@@ -40,3 +40,33 @@ func TestFirestoreDocumentCarriesTheTTLFieldTheInfraPolicyExpects(t *testing.T) 
 		t.Fatalf("Ping: %v", err)
 	}
 }
+
+// Tests rely on localdeps' Reset to leave each database empty; the emulator jar is shared by
+// this package's tests, so its start and reset are checked here rather than in a second JVM.
+func TestEmulatorResetEmptiesOnlyThatDatabase(t *testing.T) {
+	f := testenv.SharedFirestore(t)
+	ctx := context.Background()
+	dbs := []string{testenv.Database(t, f), testenv.Database(t, f)}
+	var stores []*cart.Firestore
+	for _, db := range dbs {
+		client, err := cart.DialFirestore(ctx, f.Project, db, f.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		s := cart.NewFirestore(client, time.Hour)
+		if _, err := s.Add(ctx, "gina", "kiwi", 1); err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, s)
+	}
+	if err := f.Reset(ctx, dbs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := stores[0].Get(ctx, "gina"); len(c.Items) != 0 || c.UpdatedAt != nil {
+		t.Fatalf("after Reset: %+v", c)
+	}
+	if c, _ := stores[1].Get(ctx, "gina"); len(c.Items) != 1 {
+		t.Fatalf("Reset of another database emptied this one: %+v", c)
+	}
+}
