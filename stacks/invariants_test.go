@@ -307,12 +307,17 @@ func TestExportsAreComplete(t *testing.T) {
 				t.Errorf("export %s is secret; exports here are all public values", k)
 			}
 		}
-		if mode != infratest.Update {
-			return
-		}
 		wantURL := "https://" + infratest.AddressIP + ".nip.io"
 		if d := s.cfg[ns+"domain"]; d != "" {
 			wantURL = "https://" + d
+		}
+		if mode == infratest.Preview {
+			// Before the address exists its nip.io name is unknown; a custom domain is not.
+			url := res.Export(t, "url")
+			if custom := s.cfg[ns+"domain"] != ""; url.Known != custom || (custom && url.String() != wantURL) {
+				t.Errorf("preview url = %+v; custom domain %v", url, custom)
+			}
+			return
 		}
 		if got := res.Export(t, "url").String(); got != wantURL {
 			t.Errorf("url = %q, want %q", got, wantURL)
