@@ -2,10 +2,12 @@ package infra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -77,9 +79,7 @@ func NewAppImage(ctx *pulumi.Context, name string, args AppImageArgs, opts ...pu
 		dir = filepath.Join(projectRoot(ctx), dir)
 	}
 	start := time.Now()
-	// The image has no CA certificates or zoneinfo files: both are compiled in (timetzdata is
-	// always on; the CA roots need the module's go.mod to require the fallback package).
-	built, err := imagebuild.Build(ctx.Context(), imagebuild.Options{Dir: dir, Imports: []string{imagebuild.CARootsPackage}})
+	built, err := buildAppImage(ctx.Context(), dir)
 	if err != nil {
 		return nil, fmt.Errorf("app image %q: building %s: %w", name, dir, err)
 	}
@@ -114,6 +114,33 @@ func NewAppImage(ctx *pulumi.Context, name string, args AppImageArgs, opts ...pu
 		}).(pulumi.StringOutput)
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"ref": c.Ref, "digest": c.Digest})
+}
+
+// builtImages keeps the images this process built, by directory and source revision: a
+// program run builds the app once, but tests (and Automation API hosts) run programs many
+// times, and relinking an unchanged app costs seconds each time.
+var builtImages sync.Map // dir + "\x00" + revision -> *imagebuild.Result
+
+func buildAppImage(ctx context.Context, dir string) (*imagebuild.Result, error) {
+	// The image has no CA certificates or zoneinfo files: both are compiled in (timetzdata is
+	// always on; the CA roots need the module's go.mod to require the fallback package).
+	opts := imagebuild.Options{Dir: dir, Imports: []string{imagebuild.CARootsPackage}}
+	rev, err := imagebuild.SourceRevision(ctx, opts)
+	if err != nil {
+		// go list failed: the build gives the clearer message (the compiler's).
+		_, buildErr := imagebuild.Build(ctx, opts)
+		return nil, errors.Join(buildErr, err)
+	}
+	key := dir + "\x00" + rev
+	if res, ok := builtImages.Load(key); ok {
+		return res.(*imagebuild.Result), nil
+	}
+	res, err := imagebuild.Build(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	builtImages.Store(key, res)
+	return res, nil
 }
 
 // projectRoot is the directory of Pulumi.yaml: ctx.RootDirectory() under the Pulumi CLI; under

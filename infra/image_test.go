@@ -345,3 +345,35 @@ func benchmarkPreview(b *testing.B, withImage bool) {
 		}
 	}
 }
+
+// Programs run many times in one process (tests, Automation API): an edit between runs must
+// give the new image, never the one built before.
+func TestAppImageRebuildsAfterASourceChangeInTheSameProcess(t *testing.T) {
+	src := helloModule(t, helloMain)
+	digestOf := func() string {
+		var digest pulumi.StringOutput
+		infratest.MustRun(t, infratest.Preview, func(ctx *pulumi.Context) error {
+			img, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: src, Repository: pulumi.String("127.0.0.1:1/p/r"), Name: "app"})
+			if err != nil {
+				return err
+			}
+			digest = img.Digest
+			return nil
+		})
+		return infratest.AwaitString(t, digest)
+	}
+	before, again := digestOf(), digestOf()
+	if before != again {
+		t.Fatalf("same source, two runs: %s then %s", before, again)
+	}
+	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nfunc main() { println(\"changed\") }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, err := imagebuild.Build(context.Background(), imagebuild.Options{Dir: src, Imports: []string{imagebuild.CARootsPackage}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := digestOf(); after == before || after != want.Digest.String() {
+		t.Fatalf("after editing main.go: digest %s (before %s), want the fresh build's %s", after, before, want.Digest)
+	}
+}

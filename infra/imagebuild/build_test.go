@@ -178,3 +178,23 @@ func TestModuleToolchainPinsTheExactGoRelease(t *testing.T) {
 		t.Errorf("moduleToolchain outside a module: %v, want an error saying so", err)
 	}
 }
+
+func TestSourceRevisionIsBuildsRevisionWithoutBuilding(t *testing.T) {
+	files := map[string]string{"main.go": tinyMain}
+	dir := writeModule(t, files)
+	rev, err := SourceRevision(context.Background(), Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built := build(t, Options{Dir: dir}); built.Revision != rev {
+		t.Errorf("SourceRevision = %s, Build's revision label = %s", rev, built.Revision)
+	}
+	files["main.go"] = "package main\n\nfunc main() { println(\"changed\") }\n"
+	changed, err := SourceRevision(context.Background(), Options{Dir: writeModule(t, files)})
+	if err != nil || changed == rev {
+		t.Errorf("SourceRevision after a source change = %s, %v; want a new value", changed, err)
+	}
+	if _, err := SourceRevision(context.Background(), Options{}); err == nil {
+		t.Error("SourceRevision without Dir: no error")
+	}
+}

@@ -78,40 +78,62 @@ type Result struct {
 	CompressedSize int64
 }
 
-// Build compiles the main package in opts.Dir and assembles the image in memory.
-func Build(ctx context.Context, opts Options) (*Result, error) {
+// prepare checks opts and sets up the go command (toolchain, tags, overlay in a new temporary
+// directory, which the caller removes).
+func prepare(opts Options) (goTool, string, error) {
 	if opts.Dir == "" {
-		return nil, errors.New("imagebuild: Options.Dir is empty: set it to the main package directory")
+		return goTool{}, "", errors.New("imagebuild: Options.Dir is empty: set it to the main package directory")
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
-		return nil, err
+		return goTool{}, "", err
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return nil, fmt.Errorf("imagebuild: source directory %s does not exist", dir)
+		return goTool{}, "", fmt.Errorf("imagebuild: source directory %s does not exist", dir)
 	}
 	goBin := opts.Go
 	if goBin == "" {
 		if goBin, err = exec.LookPath("go"); err != nil {
-			return nil, fmt.Errorf("imagebuild: the go command is needed to build the app image: %w", err)
+			return goTool{}, "", fmt.Errorf("imagebuild: the go command is needed to build the app image: %w", err)
 		}
 	}
-	tags := append([]string{"timetzdata"}, opts.Tags...)
-
+	toolchain, err := moduleToolchain(dir)
+	if err != nil {
+		return goTool{}, "", err
+	}
 	tmp, err := os.MkdirTemp("", "imagebuild-")
+	if err != nil {
+		return goTool{}, "", err
+	}
+	tool := goTool{bin: goBin, dir: dir, cache: opts.GoCache, toolchain: toolchain, tags: append([]string{"timetzdata"}, opts.Tags...)}
+	if err := tool.addImports(tmp, opts.Imports); err != nil {
+		os.RemoveAll(tmp)
+		return goTool{}, "", err
+	}
+	return tool, tmp, nil
+}
+
+// SourceRevision is the default revision label Build would give opts (a sha256 over the
+// source files compiled into the binary and the versions of the modules it links), computed
+// without building: callers use it to reuse an image built from the same source.
+func SourceRevision(ctx context.Context, opts Options) (string, error) {
+	tool, tmp, err := prepare(opts)
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	info, err := tool.inspectSources(ctx)
+	return info.Revision, err
+}
+
+// Build compiles the main package in opts.Dir and assembles the image in memory.
+func Build(ctx context.Context, opts Options) (*Result, error) {
+	tool, tmp, err := prepare(opts)
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "app")
-	toolchain, err := moduleToolchain(dir)
-	if err != nil {
-		return nil, err
-	}
-	tool := goTool{bin: goBin, dir: dir, cache: opts.GoCache, toolchain: toolchain, tags: tags}
-	if err := tool.addImports(tmp, opts.Imports); err != nil {
-		return nil, err
-	}
 	// Listing the sources runs beside the build: on a warm cache the link dominates.
 	type listed struct {
 		info sourceInfo
