@@ -64,7 +64,7 @@ type Key struct {
 
 // Keys are the keys under the project namespace, with defaults and allowed values.
 var Keys = []Key{
-	{"image", PlaceholderImage, "an image reference; later: empty builds app/ into the registry"},
+	{"image", `""`, `an image reference to deploy instead of app/; "" builds app/ and pushes it by digest`},
 	{"domain", `""`, `lowercase DNS name; "" uses <ip>.nip.io`},
 	{"lbAffinity", infra.AffinityGAESA, strings.Join(infra.LBAffinities, ", ")},
 	{"minInstances", "0", "0 or more"},
@@ -102,7 +102,7 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	if c.Region == "" {
 		r.fail("gcp:region", "is required: set it with `pulumi config set gcp:region europe-west1`")
 	}
-	c.Image = r.str("image", PlaceholderImage)
+	c.Image = r.str("image", "")
 	c.Domain = r.str("domain", "")
 	c.LBAffinity = r.oneOf("lbAffinity", infra.AffinityGAESA, infra.LBAffinities...)
 	c.MinInstances = r.integer("minInstances", 0, 0, 1000)
@@ -129,9 +129,7 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	if c.MaxInstances < c.MinInstances {
 		r.fail(r.key("maxInstances"), fmt.Sprintf("is %d, below minInstances %d; use at least minInstances", c.MaxInstances, c.MinInstances))
 	}
-	if c.Image == "" {
-		r.fail(r.key("image"), "is empty; set an image reference (building app/ into the registry is not wired in yet)")
-	} else if !imagePattern.MatchString(c.Image) {
+	if c.Image != "" && !imagePattern.MatchString(c.Image) {
 		r.fail(r.key("image"), fmt.Sprintf("%q is not an image reference; use REGISTRY/PATH[:TAG|@sha256:DIGEST]", c.Image))
 	}
 	if c.Domain != "" && !infra.ValidDomain(c.Domain) {

@@ -29,7 +29,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Project: "p", Region: "us-central1", Image: PlaceholderImage, LBAffinity: "gaesa",
+		Project: "p", Region: "us-central1", Image: "", LBAffinity: "gaesa",
 		MinInstances: 0, MaxInstances: 3, Concurrency: 80, CPU: "1", Memory: "512Mi", DeletionProtection: true,
 		RedisTier: "BASIC", RedisSizeGB: 1, RedisVersion: "REDIS_7_2", RedisMaintenanceDay: "SUNDAY", RedisMaintenanceHour: 3,
 		FirestoreLocation: "us-central1", FirestorePITR: true, FirestoreDeleteProtection: true,
@@ -95,7 +95,6 @@ func TestBadConfigFailsWithTheMessageAUserNeeds(t *testing.T) {
 		{"not a bool", base.With(ns+"cloudArmor", "yes"), []string{ns + "cloudArmor", "true or false"}},
 		{"bad domain", base.With(ns+"domain", "https://shop.example.com"), []string{ns + "domain", "nip.io"}},
 		{"bad image", base.With(ns+"image", "not an image"), []string{ns + "image", "REGISTRY/PATH"}},
-		{"empty image", base.With(ns+"image", ""), []string{ns + "image", "is empty"}},
 		{"small subnet", base.With(ns+"subnetCidr", "10.0.0.0/28"), []string{ns + "subnetCidr", "/26 or larger"}},
 		{"bad memory", base.With(ns+"memory", "1GB"), []string{ns + "memory", "512Mi"}},
 		{"bad cpu", base.With(ns+"cpu", "3"), []string{ns + "cpu", "1, 2, 4, 6, 8"}},

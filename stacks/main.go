@@ -2,7 +2,6 @@
 package main
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
@@ -142,16 +141,19 @@ func program(ctx *pulumi.Context) error {
 	return nil
 }
 
-// containerImage is where the image the service runs is chosen: the configured `image` for
-// now. The bundled app is wired in here: when cfg.Image is empty, build app/ with
-// infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: "app", Repository: reg.Url,
-// Name: "app"}) (SourceDir is relative to ctx.RootDirectory(), the Pulumi.yaml directory) and
-// return its Ref; config.go then accepts an empty `image`.
+// containerImage is the image the service runs: config `image` when set (a prebuilt image),
+// else app/ built by this program (also in preview, so the digest shows whether the app
+// changed) and pushed to the registry by digest during an update.
 func containerImage(ctx *pulumi.Context, cfg Config, reg *infra.Registry) (pulumi.StringInput, error) {
-	if cfg.Image == "" {
-		return nil, fmt.Errorf("%s:image is empty; set an image reference", ctx.Project())
+	if cfg.Image != "" {
+		return pulumi.String(cfg.Image), nil
 	}
-	return pulumi.String(cfg.Image), nil
+	img, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: "app", Repository: reg.Url, Name: "app"})
+	if err != nil {
+		return nil, err
+	}
+	ctx.Export("imageDigest", img.Digest)
+	return img.Ref, nil
 }
 
 // accountID is the runtime service account id: at most 30 characters, ending in a letter or digit.
