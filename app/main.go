@@ -18,6 +18,9 @@ import (
 
 	"cloud.google.com/go/firestore"
 	"github.com/redis/go-redis/v9"
+	// The image has no base layer, so no /etc/ssl/certs: compile Mozilla's roots in. They are
+	// used only when the system has none, so local runs keep the system's roots.
+	_ "golang.org/x/crypto/x509roots/fallback"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cache"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
