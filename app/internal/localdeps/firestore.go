@@ -13,10 +13,19 @@ import (
 )
 
 // FirestoreEmulatorJar is where the Debian google-cloud-sdk package puts the official emulator.
+// The environment variable FIRESTORE_EMULATOR_JAR names another place.
 const FirestoreEmulatorJar = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
 
 const firestoreInstall = "apt-get install google-cloud-cli-firestore-emulator (Google Cloud CLI apt repository; the jar lands at " +
-	FirestoreEmulatorJar + ")"
+	FirestoreEmulatorJar + "), or set FIRESTORE_EMULATOR_JAR to the jar"
+
+// firestoreEmulatorJar is the jar to run: FIRESTORE_EMULATOR_JAR when set, else the package's place.
+func firestoreEmulatorJar() string {
+	if jar := os.Getenv("FIRESTORE_EMULATOR_JAR"); jar != "" {
+		return jar
+	}
+	return FirestoreEmulatorJar
+}
 
 // Firestore is the official Firestore emulator running as a JVM in its own process group.
 // Point clients at it with FIRESTORE_EMULATOR_HOST=Host and project Project.
@@ -32,7 +41,8 @@ func StartFirestore(ctx context.Context) (*Firestore, error) {
 	if err != nil {
 		return nil, errMissing("java", "apt-get install default-jre-headless", err)
 	}
-	if _, err := os.Stat(FirestoreEmulatorJar); err != nil {
+	jar := firestoreEmulatorJar()
+	if _, err := os.Stat(jar); err != nil {
 		return nil, errMissing("Firestore emulator", firestoreInstall, err)
 	}
 	var lastErr error
@@ -41,7 +51,7 @@ func StartFirestore(ctx context.Context) (*Firestore, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := startProcess(java, "-Xmx256m", "-cp", FirestoreEmulatorJar,
+		p, err := startProcess(java, "-Xmx256m", "-cp", jar,
 			"com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start",
 			"--host=127.0.0.1", "--port="+strconv.Itoa(port))
 		if err != nil {

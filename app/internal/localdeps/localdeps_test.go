@@ -52,3 +52,18 @@ func TestRedisAnswersOnlyOverTLSWithPassword(t *testing.T) {
 		t.Fatal("PING after Stop succeeded")
 	}
 }
+
+func TestMissingEmulatorJarFailsNamingHowToInstallIt(t *testing.T) {
+	missing := t.TempDir() + "/no-such-emulator.jar"
+	t.Setenv("FIRESTORE_EMULATOR_JAR", missing)
+	f, err := localdeps.StartFirestore(context.Background())
+	if err == nil {
+		f.Stop()
+		t.Fatal("StartFirestore with a missing jar succeeded")
+	}
+	for _, want := range []string{missing, "FIRESTORE_EMULATOR_JAR", "apt-get install"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
