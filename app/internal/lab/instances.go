@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/localdeps"
 )
 
 // AppPackage is the import path of the app that the lab runs.
@@ -65,7 +66,7 @@ func StartInstance(ctx context.Context, bin, id string, b Backing, logDir string
 }
 
 func startOnce(ctx context.Context, bin, id string, b Backing, logDir string) (*Instance, error) {
-	port, err := freePort()
+	port, err := localdeps.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -177,13 +178,4 @@ func (i *Instance) LogTail() string {
 		s = "..." + s[len(s)-2000:]
 	}
 	return s
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

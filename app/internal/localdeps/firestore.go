@@ -47,7 +47,7 @@ func StartFirestore(ctx context.Context) (*Firestore, error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}

@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// freePort asks the kernel for a free loopback TCP port. Another process may take it before
+// FreePort asks the kernel for a free loopback TCP port. Another process may take it before
 // the server binds; callers retry on a bind failure.
-func freePort() (int, error) {
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -45,7 +45,7 @@ func StartRedis(ctx context.Context, dir string) (*Redis, error) {
 
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken before redis binds it
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return nil, err
 		}
