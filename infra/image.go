@@ -32,8 +32,9 @@ type AppImage struct {
 // AppImageArgs says what to build and where to push it.
 type AppImageArgs struct {
 	// SourceDir is the app's main package directory, relative to the Pulumi project root
-	// (ctx.RootDirectory()) unless absolute. Its module must require
-	// golang.org/x/crypto/x509roots/fallback, which is compiled in for TLS.
+	// (ctx.RootDirectory()) unless absolute. The image has no base image and so no CA
+	// certificates: an app that makes TLS connections blank-imports
+	// golang.org/x/crypto/x509roots/fallback (app/main.go does).
 	SourceDir string
 	// Repository is the registry path the image goes under, e.g. Registry.Url
 	// ("REGION-docker.pkg.dev/PROJECT/REPO").
@@ -122,9 +123,7 @@ func NewAppImage(ctx *pulumi.Context, name string, args AppImageArgs, opts ...pu
 var builtImages sync.Map // dir + "\x00" + revision -> *imagebuild.Result
 
 func buildAppImage(ctx context.Context, dir string) (*imagebuild.Result, error) {
-	// The image has no CA certificates or zoneinfo files: both are compiled in (timetzdata is
-	// always on; the CA roots need the module's go.mod to require the fallback package).
-	opts := imagebuild.Options{Dir: dir, Imports: []string{imagebuild.CARootsPackage}}
+	opts := imagebuild.Options{Dir: dir}
 	rev, err := imagebuild.SourceRevision(ctx, opts)
 	if err != nil {
 		// go list failed: the build gives the clearer message (the compiler's).

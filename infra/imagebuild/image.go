@@ -33,13 +33,12 @@ const (
 	LabelRevision = "org.opencontainers.image.revision"
 )
 
-// CARootsPackage compiles Mozilla's CA roots into a binary, for images without
-// /etc/ssl/certs; the app's go.mod must require golang.org/x/crypto/x509roots/fallback.
-const CARootsPackage = "golang.org/x/crypto/x509roots/fallback"
-
 // Options says what to build. Only Dir is required.
 type Options struct {
-	// Dir is the directory of the main package; it must be inside a Go module.
+	// Dir is the directory of the main package; it must be inside a Go module. The image has
+	// no base image, so no /etc/ssl/certs: a main package that makes TLS connections
+	// blank-imports golang.org/x/crypto/x509roots/fallback itself (time zones are always
+	// compiled in).
 	Dir string
 	// Source is the org.opencontainers.image.source label. Default: https://<module path>
 	// when the module path starts with github.com/, else the module path.
@@ -53,10 +52,6 @@ type Options struct {
 	Created time.Time
 	// Tags are extra build tags (timetzdata is always set).
 	Tags []string
-	// Imports are packages blank-imported into the main package at build time (through a
-	// go build -overlay; the source tree is not touched), e.g. CARootsPackage. Their modules
-	// must be in the main module's go.mod.
-	Imports []string
 	// GoCache overrides GOCACHE (tests use it to prove that a cold cache gives the same digest).
 	GoCache string
 	// Go is the go command. Default: "go" on PATH.
@@ -78,57 +73,50 @@ type Result struct {
 	CompressedSize int64
 }
 
-// prepare checks opts and sets up the go command (toolchain, tags, overlay in a new temporary
-// directory, which the caller removes).
-func prepare(opts Options) (goTool, string, error) {
+// prepare checks opts and sets up the go command (toolchain, tags).
+func prepare(opts Options) (goTool, error) {
 	if opts.Dir == "" {
-		return goTool{}, "", errors.New("imagebuild: Options.Dir is empty: set it to the main package directory")
+		return goTool{}, errors.New("imagebuild: Options.Dir is empty: set it to the main package directory")
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
-		return goTool{}, "", err
+		return goTool{}, err
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return goTool{}, "", fmt.Errorf("imagebuild: source directory %s does not exist", dir)
+		return goTool{}, fmt.Errorf("imagebuild: source directory %s does not exist", dir)
 	}
 	goBin := opts.Go
 	if goBin == "" {
 		if goBin, err = exec.LookPath("go"); err != nil {
-			return goTool{}, "", fmt.Errorf("imagebuild: the go command is needed to build the app image: %w", err)
+			return goTool{}, fmt.Errorf("imagebuild: the go command is needed to build the app image: %w", err)
 		}
 	}
 	toolchain, err := moduleToolchain(dir)
 	if err != nil {
-		return goTool{}, "", err
+		return goTool{}, err
 	}
-	tmp, err := os.MkdirTemp("", "imagebuild-")
-	if err != nil {
-		return goTool{}, "", err
-	}
-	tool := goTool{bin: goBin, dir: dir, cache: opts.GoCache, toolchain: toolchain, tags: append([]string{"timetzdata"}, opts.Tags...)}
-	if err := tool.addImports(tmp, opts.Imports); err != nil {
-		os.RemoveAll(tmp)
-		return goTool{}, "", err
-	}
-	return tool, tmp, nil
+	return goTool{bin: goBin, dir: dir, cache: opts.GoCache, toolchain: toolchain, tags: append([]string{"timetzdata"}, opts.Tags...)}, nil
 }
 
 // SourceRevision is the default revision label Build would give opts (a sha256 over the
 // source files compiled into the binary and the versions of the modules it links), computed
 // without building: callers use it to reuse an image built from the same source.
 func SourceRevision(ctx context.Context, opts Options) (string, error) {
-	tool, tmp, err := prepare(opts)
+	tool, err := prepare(opts)
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
 	info, err := tool.inspectSources(ctx)
 	return info.Revision, err
 }
 
 // Build compiles the main package in opts.Dir and assembles the image in memory.
 func Build(ctx context.Context, opts Options) (*Result, error) {
-	tool, tmp, err := prepare(opts)
+	tool, err := prepare(opts)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "imagebuild-")
 	if err != nil {
 		return nil, err
 	}

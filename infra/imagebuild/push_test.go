@@ -197,19 +197,6 @@ func checkBinary(t *testing.T, path string) *buildinfo.BuildInfo {
 // runBinary starts the binary with PORT set, waits for GET /healthz to answer 200 and returns the body.
 func runBinary(t *testing.T, path string, env ...string) string {
 	t.Helper()
-	body, _ := startBinary(t, path, env...)
-	return body
-}
-
-// runBinaryPort is runBinary returning the port the binary listens on.
-func runBinaryPort(t *testing.T, path string, env ...string) int {
-	t.Helper()
-	_, port := startBinary(t, path, env...)
-	return port
-}
-
-func startBinary(t *testing.T, path string, env ...string) (string, int) {
-	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -245,12 +232,12 @@ func startBinary(t *testing.T, path string, env ...string) (string, int) {
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("GET /healthz: %s %s", resp.Status, body)
 			}
-			return string(body), port
+			return string(body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s did not answer %s within 20s:\n%s", path, url, out)
-	return "", 0
+	return ""
 }
 
 // pushPullRun pushes res to a fresh in-process registry, pulls it back, checks it, runs the
@@ -336,39 +323,3 @@ func TestPushRejectsMalformedRepository(t *testing.T) {
 }
 
 func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }
-
-func TestImportsReachTheBinaryWithoutTouchingTheSource(t *testing.T) {
-	files := map[string]string{"main.go": healthMain}
-	plain := build(t, Options{Dir: writeModule(t, files)})
-	dir := writeModule(t, files)
-	withPprof := build(t, Options{Dir: dir, Imports: []string{"net/http/pprof"}})
-	again := build(t, Options{Dir: writeModule(t, files), Imports: []string{"net/http/pprof"}})
-	if withPprof.Digest == plain.Digest {
-		t.Fatal("Imports did not change the image")
-	}
-	if withPprof.Digest != again.Digest {
-		t.Fatalf("builds with Imports in two directories differ: %s vs %s", withPprof.Digest, again.Digest)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
-		t.Errorf("the source directory changed: %v", entries)
-	}
-	// net/http/pprof registers /debug/pprof/ on the default mux: the import is in the binary.
-	bin, _ := pushPullRun(t, withPprof)
-	port := runBinaryPort(t, bin)
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /debug/pprof/ on the binary built with Imports: %s, want 200", resp.Status)
-	}
-}
-
-func TestImportsRefuseToShadowAnExistingFile(t *testing.T) {
-	dir := writeModule(t, map[string]string{"main.go": tinyMain, "zz_imagebuild_imports.go": "package main\n"})
-	_, err := Build(context.Background(), Options{Dir: dir, Imports: []string{"expvar"}})
-	if err == nil || !strings.Contains(err.Error(), "zz_imagebuild_imports.go exists") {
-		t.Fatalf("Build with a clashing file: %v, want an error naming it", err)
-	}
-}
