@@ -1,7 +1,10 @@
 package infra_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"io"
 	"log"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -81,6 +85,7 @@ func helloModule(t *testing.T, mainGo string) string {
 const helloMain = "package main\n\nfunc main() { println(\"hello\") }\n"
 
 func TestAppImageRefIsTheDigestReferenceAndPushesOnlyInUpdate(t *testing.T) {
+	t.Parallel()
 	src := helloModule(t, helloMain)
 	want, err := imagebuild.Build(context.Background(), imagebuild.Options{Dir: src})
 	if err != nil {
@@ -133,6 +138,7 @@ func TestAppImageRefIsTheDigestReferenceAndPushesOnlyInUpdate(t *testing.T) {
 }
 
 func TestAppImageSecondUpdateDoesNotUploadAgain(t *testing.T) {
+	t.Parallel()
 	src := helloModule(t, helloMain)
 	reg := startLoopbackRegistry(t)
 	program := func(ctx *pulumi.Context) error {
@@ -158,6 +164,7 @@ func TestAppImageSecondUpdateDoesNotUploadAgain(t *testing.T) {
 // repository's URL, so it carries that dependency to the Cloud Run service; while the URL is
 // unknown (first preview) Ref is unknown but Digest is not.
 func TestAppImageRefDependsOnTheRepository(t *testing.T) {
+	t.Parallel()
 	src := helloModule(t, helloMain)
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
 		reg := startLoopbackRegistry(t)
@@ -205,6 +212,7 @@ func TestAppImageRefDependsOnTheRepository(t *testing.T) {
 }
 
 func TestAppImageWithUnknownRepositoryInPreviewHasDigestButNoRef(t *testing.T) {
+	t.Parallel()
 	src := helloModule(t, helloMain)
 	var ref, digest pulumi.StringOutput
 	infratest.MustRun(t, infratest.Preview, func(ctx *pulumi.Context) error {
@@ -226,6 +234,7 @@ func TestAppImageWithUnknownRepositoryInPreviewHasDigestButNoRef(t *testing.T) {
 }
 
 func TestAppImageBuildFailureFailsThePreviewWithTheCompilerMessage(t *testing.T) {
+	t.Parallel()
 	src := helloModule(t, "package main\n\nfunc main() { notDefined() }\n")
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
 		reg := startLoopbackRegistry(t)
@@ -248,6 +257,7 @@ func TestAppImageBuildFailureFailsThePreviewWithTheCompilerMessage(t *testing.T)
 }
 
 func TestAppImageArgsValidateNamesTheField(t *testing.T) {
+	t.Parallel()
 	ok := infra.AppImageArgs{SourceDir: "app", Repository: pulumi.String("r"), Name: "app"}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid args: %v", err)
@@ -280,23 +290,90 @@ func TestAppImageArgsValidateNamesTheField(t *testing.T) {
 }
 
 // The bundled app through the component, with SourceDir relative to the project root (the
-// directory of Pulumi.yaml), as stacks/ passes it.
+// directory of Pulumi.yaml), as stacks/ passes it. The app is linked once (preview builds it,
+// the update reuses it); what the update pushed is checked against app/'s source revision and
+// the binary's own build info, not against a second build.
 func TestAppImageBuildsTheBundledAppFromTheProjectRoot(t *testing.T) {
-	want, err := imagebuild.Build(context.Background(), imagebuild.Options{Dir: "../app"})
+	t.Parallel()
+	wantRevision, err := imagebuild.SourceRevision(context.Background(), imagebuild.Options{Dir: "../app"})
 	if err != nil {
-		t.Fatalf("building ../app: %v", err)
+		t.Fatalf("source revision of ../app: %v", err)
 	}
-	var digest pulumi.StringOutput
-	infratest.MustRun(t, infratest.Preview, func(ctx *pulumi.Context) error {
-		img, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: "app", Repository: pulumi.String("europe-west1-docker.pkg.dev/p/r"), Name: "app"})
-		if err != nil {
-			return err
+	reg := startLoopbackRegistry(t)
+	digests := map[infratest.Mode]string{}
+	var ref string
+	for _, mode := range infratest.Modes {
+		res := infratest.MustRun(t, mode, func(ctx *pulumi.Context) error {
+			img, err := infra.NewAppImage(ctx, "app", infra.AppImageArgs{SourceDir: "app", Repository: pulumi.String(reg.Host + "/p/r"), Name: "app"})
+			if err != nil {
+				return err
+			}
+			ctx.Export("image", img.Ref)
+			ctx.Export("digest", img.Digest)
+			return nil
+		})
+		digests[mode] = res.Export(t, "digest").String()
+		if mode == infratest.Update {
+			ref = res.Export(t, "image").String()
 		}
-		digest = img.Digest
-		return nil
-	})
-	if got := infratest.AwaitString(t, digest); got != want.Digest.String() {
-		t.Fatalf("AppImage(SourceDir: app) digest %s, want the bundled app's %s", got, want.Digest)
+	}
+	if digests[infratest.Preview] != digests[infratest.Update] {
+		t.Fatalf("preview digest %s, update digest %s: want the same image", digests[infratest.Preview], digests[infratest.Update])
+	}
+	pulledRef, err := name.NewDigest(ref)
+	if err != nil {
+		t.Fatalf("update Ref %q: %v", ref, err)
+	}
+	pulled, err := remote.Image(pulledRef)
+	if err != nil {
+		t.Fatalf("pulling %s: %v", ref, err)
+	}
+	if d, _ := pulled.Digest(); d.String() != digests[infratest.Update] {
+		t.Fatalf("registry has %s under %s, want %s", d, ref, digests[infratest.Update])
+	}
+	cf, err := pulled.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cf.Config.Labels[imagebuild.LabelRevision]; got != wantRevision {
+		t.Errorf("revision label %s, want app/'s %s: SourceDir app did not resolve to the project's app/", got, wantRevision)
+	}
+	bi := appBuildInfo(t, pulled)
+	if bi.Path != "github.com/cloudrun-affinity/cloudrun-affinity/app" {
+		t.Errorf("image binary's main package is %q, want the bundled app", bi.Path)
+	}
+}
+
+// appBuildInfo reads the Go build info of /app in img's single layer.
+func appBuildInfo(t *testing.T, img v1.Image) *buildinfo.BuildInfo {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("image layers: %d, %v; want one", len(layers), err)
+	}
+	rc, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("layer has no app binary: %v", err)
+		}
+		if h.Name != strings.TrimPrefix(imagebuild.BinaryPath, "/") {
+			continue
+		}
+		bin, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bi, err := buildinfo.Read(bytes.NewReader(bin))
+		if err != nil {
+			t.Fatalf("build info of %s: %v", imagebuild.BinaryPath, err)
+		}
+		return bi
 	}
 }
 
@@ -333,6 +410,7 @@ func benchmarkPreview(b *testing.B, withImage bool) {
 // Programs run many times in one process (tests, Automation API): an edit between runs must
 // give the new image, never the one built before.
 func TestAppImageRebuildsAfterASourceChangeInTheSameProcess(t *testing.T) {
+	t.Parallel()
 	src := helloModule(t, helloMain)
 	digestOf := func() string {
 		var digest pulumi.StringOutput

@@ -31,6 +31,7 @@ func requireApp(t testing.TB) {
 }
 
 func TestAppImageIsSmallRunsAndCarriesCARootsAndTimeZones(t *testing.T) {
+	t.Parallel()
 	requireApp(t)
 	res := build(t, appOptions())
 	if res.CompressedSize >= maxCompressedBytes {

@@ -308,6 +308,7 @@ func main() {
 `
 
 func TestPushedImagePullsBackAndRuns(t *testing.T) {
+	t.Parallel()
 	res := build(t, Options{Dir: writeModule(t, map[string]string{"main.go": healthMain})})
 	if _, health := pushPullRun(t, res); health != "ok" {
 		t.Fatalf("/healthz body %q, want ok", health)
@@ -315,6 +316,7 @@ func TestPushedImagePullsBackAndRuns(t *testing.T) {
 }
 
 func TestPushRejectsMalformedRepository(t *testing.T) {
+	t.Parallel()
 	res := build(t, Options{Dir: writeModule(t, map[string]string{"main.go": tinyMain})})
 	_, _, err := Push(context.Background(), res.Image, "Not A Repo!", PushOptions{})
 	if err == nil || !strings.Contains(err.Error(), `repository "Not A Repo!"`) {
