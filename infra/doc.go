@@ -14,12 +14,12 @@ import (
 // typePrefix namespaces the component type tokens.
 const typePrefix = "cloudrun-affinity:infra:"
 
-// childOptions parents a child to its component and makes it wait for deps.
+// ChildOptions parents a child to its component and makes it wait for deps.
 //
 // deps is passed to every child explicitly because, in the Go SDK, a component's own DependsOn
 // is not inherited by its children: without this a child could call an API before the
 // projects.Service that enables it exists.
-func childOptions(parent pulumi.Resource, deps []pulumi.Resource, extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
+func ChildOptions(parent pulumi.Resource, deps []pulumi.Resource, extra ...pulumi.ResourceOption) []pulumi.ResourceOption {
 	opts := []pulumi.ResourceOption{pulumi.Parent(parent)}
 	if len(deps) > 0 {
 		opts = append(opts, pulumi.DependsOn(deps))

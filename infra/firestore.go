@@ -81,7 +81,7 @@ func NewFirestore(ctx *pulumi.Context, name string, args FirestoreArgs, opts ...
 		PointInTimeRecoveryEnablement: pulumi.String(pitr),
 		DeleteProtectionState:         pulumi.String(protect),
 		DeletionPolicy:                pulumi.String(deletion),
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}

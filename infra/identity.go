@@ -64,7 +64,7 @@ func NewIdentity(ctx *pulumi.Context, name string, args IdentityArgs, opts ...pu
 		Project:     pulumi.String(args.Project),
 		AccountId:   pulumi.String(args.AccountID),
 		DisplayName: pulumi.String("cloudrun-affinity runtime"),
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func NewIdentity(ctx *pulumi.Context, name string, args IdentityArgs, opts ...pu
 		Project: pulumi.String(args.Project),
 		Role:    pulumi.String(RoleDatastoreUser),
 		Member:  sa.Member,
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func NewIdentity(ctx *pulumi.Context, name string, args IdentityArgs, opts ...pu
 		SecretId: args.SecretID,
 		Role:     pulumi.String(RoleSecretAccessor),
 		Member:   sa.Member,
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}

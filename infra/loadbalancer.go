@@ -84,7 +84,7 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 	if err := ctx.RegisterComponentResource(typePrefix+"LoadBalancer", name, c, opts...); err != nil {
 		return nil, err
 	}
-	child := func() []pulumi.ResourceOption { return childOptions(c, args.DependsOn) }
+	child := func() []pulumi.ResourceOption { return ChildOptions(c, args.DependsOn) }
 
 	addr, err := compute.NewGlobalAddress(ctx, name, &compute.GlobalAddressArgs{
 		IpVersion:   pulumi.String("IPV4"),

@@ -57,7 +57,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 	vpc, err := compute.NewNetwork(ctx, name, &compute.NetworkArgs{
 		AutoCreateSubnetworks: pulumi.Bool(false),
 		RoutingMode:           pulumi.String("REGIONAL"),
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 		Region:                pulumi.String(args.Region),
 		IpCidrRange:           pulumi.String(args.SubnetCIDR),
 		PrivateIpGoogleAccess: pulumi.Bool(true),
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}

@@ -108,14 +108,14 @@ func NewRedis(ctx *pulumi.Context, name string, args RedisArgs, opts ...pulumi.R
 				},
 			},
 		},
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}
 	secret, err := secretmanager.NewSecret(ctx, name+"-auth", &secretmanager.SecretArgs{
 		SecretId:    pulumi.String(args.SecretID),
 		Replication: &secretmanager.SecretReplicationArgs{Auto: &secretmanager.SecretReplicationAutoArgs{}},
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}

@@ -85,7 +85,7 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 			},
 		},
 		CleanupPolicyDryRun: pulumi.Bool(false),
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}

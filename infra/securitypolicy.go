@@ -72,7 +72,7 @@ func NewSecurityPolicy(ctx *pulumi.Context, name string, args SecurityPolicyArgs
 				Match:       allIPs,
 			},
 		},
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}

@@ -173,7 +173,7 @@ func NewService(ctx *pulumi.Context, name string, args ServiceArgs, opts ...pulu
 				},
 			},
 		},
-	}, childOptions(c, args.DependsOn)...)
+	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}

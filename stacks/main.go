@@ -23,7 +23,7 @@ func program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	// Every component passes these to its children (see infra.childOptions for why).
+	// Every component passes these to its children (see infra.ChildOptions for why).
 	needAPIs := apis.Services
 
 	network, err := infra.NewNetwork(ctx, "network", infra.NetworkArgs{

@@ -9,6 +9,8 @@ import (
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/serviceaccount"
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/storage"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
 )
 
 // DeployerProjectRoles are the project-level roles `pulumi up` of the main stack needs, and no
@@ -124,7 +126,7 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 		AccountId:   pulumi.String(args.AccountID),
 		DisplayName: pulumi.String("Pulumi deployer (GitHub Actions)"),
 		Description: pulumi.String("Runs pulumi preview/up of cloudrun-affinity from GitHub Actions"),
-	}, childOptions(c, args.DependsOn)...)
+	}, infra.ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +136,7 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 			Project: pulumi.String(args.Project),
 			Role:    pulumi.String(role),
 			Member:  member,
-		}, childOptions(c, args.DependsOn)...); err != nil {
+		}, infra.ChildOptions(c, args.DependsOn)...); err != nil {
 			return nil, err
 		}
 	}
@@ -147,21 +149,21 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 			Description: pulumi.String("The deployer may add or remove bindings of these roles only"),
 			Expression:  pulumi.String(GrantableRolesCondition(args.GrantableRoles)),
 		},
-	}, childOptions(c, args.DependsOn)...); err != nil {
+	}, infra.ChildOptions(c, args.DependsOn)...); err != nil {
 		return nil, err
 	}
 	if _, err := storage.NewBucketIAMMember(ctx, name+"-state", &storage.BucketIAMMemberArgs{
 		Bucket: args.StateBucket,
 		Role:   pulumi.String(StateBucketRole),
 		Member: member,
-	}, childOptions(c, args.DependsOn)...); err != nil {
+	}, infra.ChildOptions(c, args.DependsOn)...); err != nil {
 		return nil, err
 	}
 	if _, err := serviceaccount.NewIAMMember(ctx, name+"-github", &serviceaccount.IAMMemberArgs{
 		ServiceAccountId: sa.Name,
 		Role:             pulumi.String(WorkloadIdentityUserRole),
 		Member:           args.Principal,
-	}, childOptions(c, args.DependsOn)...); err != nil {
+	}, infra.ChildOptions(c, args.DependsOn)...); err != nil {
 		return nil, err
 	}
 	c.Email = sa.Email

@@ -7,6 +7,8 @@ import (
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/iam"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
 )
 
 // GitHubOIDCIssuer is the issuer of the tokens GitHub Actions mints for `id-token: write` jobs.
@@ -71,7 +73,7 @@ func NewGitHubFederation(ctx *pulumi.Context, name string, args GitHubFederation
 		WorkloadIdentityPoolId: pulumi.String(args.PoolID),
 		DisplayName:            pulumi.String("GitHub Actions"),
 		Description:            pulumi.String("GitHub Actions workflows of " + args.Repository),
-	}, childOptions(c, args.DependsOn)...)
+	}, infra.ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +92,7 @@ func NewGitHubFederation(ctx *pulumi.Context, name string, args GitHubFederation
 		},
 		AttributeCondition: pulumi.String(RepositoryCondition(args.Repository)),
 		Oidc:               &iam.WorkloadIdentityPoolProviderOidcArgs{IssuerUri: pulumi.String(GitHubOIDCIssuer)},
-	}, childOptions(c, args.DependsOn)...)
+	}, infra.ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/storage"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
 )
 
 // StateBucket is the GCS bucket that holds Pulumi state for the main stack (backend gs://NAME):
@@ -72,7 +74,7 @@ func NewStateBucket(ctx *pulumi.Context, name string, args StateBucketArgs, opts
 			Action:    &storage.BucketLifecycleRuleActionArgs{Type: pulumi.String("Delete")},
 			Condition: &storage.BucketLifecycleRuleConditionArgs{DaysSinceNoncurrentTime: pulumi.Int(args.NoncurrentDays)},
 		}},
-	}, childOptions(c, args.DependsOn, pulumi.Protect(true))...)
+	}, infra.ChildOptions(c, args.DependsOn, pulumi.Protect(true))...)
 	if err != nil {
 		return nil, err
 	}
