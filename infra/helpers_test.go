@@ -54,26 +54,10 @@ func checkParentedAndWaiting(t *testing.T, res *infratest.Result, componentType 
 		if r.Parent != comp.URN {
 			t.Errorf("%s %q: parent %q, want the component %q", r.Type, r.Name, r.Parent, comp.URN)
 		}
-		if !waitsFor(res, r, api.URN, map[string]bool{}) {
+		if !res.WaitsFor(r, api.URN) {
 			t.Errorf("%s %q does not wait for the API (deps %v)", r.Type, r.Name, r.Dependencies)
 		}
 	}
-}
-
-func waitsFor(res *infratest.Result, r infratest.Resource, urn string, seen map[string]bool) bool {
-	if seen[r.URN] {
-		return false
-	}
-	seen[r.URN] = true
-	for _, d := range r.Dependencies {
-		if d == urn {
-			return true
-		}
-		if dep, ok := res.ByURN(d); ok && waitsFor(res, dep, urn, seen) {
-			return true
-		}
-	}
-	return false
 }
 
 // validationCase changes valid args into invalid ones; the error must contain every want.

@@ -130,7 +130,7 @@ func TestCloudRunRunsTheBuiltAppByDigestUnlessImageIsSet(t *testing.T) {
 		if d := res.Export(t, "imageDigest").String(); d != digest {
 			t.Errorf("imageDigest export = %q, want %q", d, digest)
 		}
-		if !waitsFor(res, svc, repo.URN) {
+		if !res.WaitsFor(svc, repo.URN) {
 			t.Errorf("the service does not wait for the Artifact Registry repository the image is pushed to")
 		}
 	})

@@ -219,7 +219,7 @@ func TestEveryResourceWaitsForItsAPI(t *testing.T) {
 				t.Errorf("%s: no API known for this type; add it to apiOf", r.Type)
 				continue
 			}
-			if urn, ok := services[api]; !ok || !waitsFor(res, r, urn) {
+			if urn, ok := services[api]; !ok || !res.WaitsFor(r, urn) {
 				t.Errorf("%s %q does not wait for %s (deps %v)", r.Type, r.Name, api, r.Dependencies)
 			}
 		}

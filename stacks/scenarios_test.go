@@ -95,25 +95,3 @@ func isTrue(r infratest.Resource, path string) bool {
 	v, ok := r.Input(path)
 	return ok && v.IsBool() && v.BoolValue()
 }
-
-// waitsFor reports whether r depends on urn directly or through resources it depends on.
-func waitsFor(res *infratest.Result, r infratest.Resource, urn string) bool {
-	seen := map[string]bool{}
-	var walk func(infratest.Resource) bool
-	walk = func(r infratest.Resource) bool {
-		if seen[r.URN] {
-			return false
-		}
-		seen[r.URN] = true
-		for _, d := range r.Dependencies {
-			if d == urn {
-				return true
-			}
-			if dep, ok := res.ByURN(d); ok && walk(dep) {
-				return true
-			}
-		}
-		return false
-	}
-	return walk(r)
-}

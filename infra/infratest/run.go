@@ -183,6 +183,29 @@ func (r *Result) ByURN(urn string) (Resource, bool) {
 	return Resource{}, false
 }
 
+// WaitsFor reports whether r depends on urn directly or through the resources it depends on:
+// what the engine would wait for before creating r.
+func (r *Result) WaitsFor(res Resource, urn string) bool {
+	seen := map[string]bool{}
+	var walk func(Resource) bool
+	walk = func(res Resource) bool {
+		if seen[res.URN] {
+			return false
+		}
+		seen[res.URN] = true
+		for _, d := range res.Dependencies {
+			if d == urn {
+				return true
+			}
+			if dep, ok := r.ByURN(d); ok && walk(dep) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(res)
+}
+
 // Children returns the resources whose parent is urn.
 func (r *Result) Children(urn string) []Resource {
 	var out []Resource
