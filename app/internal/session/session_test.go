@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -83,11 +84,18 @@ func TestRedisSessionIsSharedRenewedAndCostsOneRoundTrip(t *testing.T) {
 	a := routes(session.NewRedis(c1, session.Options{TTL: time.Hour, CookieSecure: true}))
 	b := routes(session.NewRedis(c2, session.Options{TTL: time.Hour, CookieSecure: true}))
 
-	planted := &http.Cookie{Name: session.CookieName, Value: "planted-by-attacker"}
+	// The attacker plants a token that exists in the store (their own session): a made-up
+	// token would be replaced by scs anyway and prove nothing about renewal.
+	planted := sessionCookie(t, do(t, a, "POST", "/login?u=mallory", nil))
 	resp := do(t, a, "POST", "/login?u=alice", planted)
 	ck := sessionCookie(t, resp)
 	if ck.Value == planted.Value || ck.Value == "" {
 		t.Fatalf("token not renewed on login: %q", ck.Value)
+	}
+	if resp := do(t, b, "GET", "/me", planted); resp.StatusCode == 200 {
+		if body, _ := io.ReadAll(resp.Body); string(body) == "alice" {
+			t.Fatalf("the planted token signs the attacker in as alice (session fixation)")
+		}
 	}
 	if !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode || ck.Name == "GAESA" {
 		t.Fatalf("cookie attributes: %+v", ck)
