@@ -3,6 +3,7 @@ package infra
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/cloudrunv2"
@@ -63,6 +64,40 @@ var memoryPattern = regexp.MustCompile(`^[1-9][0-9]*(Mi|Gi)$`)
 // ValidMemory reports whether s is a memory limit Cloud Run accepts in form (NMi or NGi).
 func ValidMemory(s string) bool { return memoryPattern.MatchString(s) }
 
+// cpuMemoryMiB is the memory range Cloud Run accepts with each CPU limit, in MiB
+// (cloud.google.com/run/docs/configuring/services/cpu: 1 CPU 128 MiB-4 GiB, 2 CPU up to 8 GiB,
+// 4 CPU 2-16 GiB, 6 CPU 4-24 GiB, 8 CPU 4-32 GiB). Outside it the API rejects the revision.
+var cpuMemoryMiB = map[string][2]int{
+	"1": {128, 4 << 10}, "2": {128, 8 << 10}, "4": {2 << 10, 16 << 10}, "6": {4 << 10, 24 << 10}, "8": {4 << 10, 32 << 10},
+}
+
+// MemoryFitsCPU reports whether Cloud Run accepts the memory limit with the CPU limit; if not,
+// the error names the memory range allowed with that CPU. Both must already be well formed.
+func MemoryFitsCPU(cpu, memory string) error {
+	limits, ok := cpuMemoryMiB[cpu]
+	if !ok || !ValidMemory(memory) {
+		return nil // reported by the format checks
+	}
+	n, err := strconv.Atoi(memory[:len(memory)-2])
+	if err != nil {
+		return fmt.Errorf("%q is too large; use at most %s with %s CPU", memory, mib(limits[1]), cpu)
+	}
+	if strings.HasSuffix(memory, "Gi") {
+		n <<= 10
+	}
+	if n < limits[0] || n > limits[1] || n < 0 {
+		return fmt.Errorf("%q does not fit %s CPU; use %s to %s with %s CPU", memory, cpu, mib(limits[0]), mib(limits[1]), cpu)
+	}
+	return nil
+}
+
+func mib(n int) string {
+	if n%1024 == 0 {
+		return strconv.Itoa(n>>10) + "Gi"
+	}
+	return strconv.Itoa(n) + "Mi"
+}
+
 // Validate checks every field and lists every problem.
 func (a ServiceArgs) Validate() error {
 	var p problems
@@ -95,6 +130,8 @@ func (a ServiceArgs) Validate() error {
 	}
 	if !ValidMemory(a.Memory) {
 		p.addf("Memory %q is not a size; use e.g. 512Mi or 1Gi", a.Memory)
+	} else if err := MemoryFitsCPU(a.CPU, a.Memory); err != nil {
+		p.addf("Memory %v", err)
 	}
 	return p.err()
 }

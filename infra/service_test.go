@@ -121,6 +121,10 @@ func TestServiceArgsValidate(t *testing.T) {
 		{"concurrency", func(a *infra.ServiceArgs) { a.Concurrency = 0 }, []string{"Concurrency 0", "1..1000"}},
 		{"cpu", func(a *infra.ServiceArgs) { a.CPU = "3" }, []string{`CPU "3"`, "1, 2, 4, 6, 8"}},
 		{"memory", func(a *infra.ServiceArgs) { a.Memory = "512MB" }, []string{`Memory "512MB"`, "512Mi"}},
+		{"4 CPU, too little memory", func(a *infra.ServiceArgs) { a.CPU = "4" }, []string{`Memory "512Mi" does not fit 4 CPU`, "2Gi to 16Gi"}},
+		{"1 CPU, too much memory", func(a *infra.ServiceArgs) { a.Memory = "8Gi" }, []string{`Memory "8Gi" does not fit 1 CPU`, "128Mi to 4Gi"}},
+		{"above Cloud Run's maximum", func(a *infra.ServiceArgs) { a.CPU, a.Memory = "8", "64Gi" }, []string{`Memory "64Gi"`, "4Gi to 32Gi"}},
+		{"below Cloud Run's minimum", func(a *infra.ServiceArgs) { a.Memory = "64Mi" }, []string{`Memory "64Mi"`, "128Mi to 4Gi"}},
 		{"no image", func(a *infra.ServiceArgs) { a.Image = nil }, []string{"Image is required"}},
 		{"no region", func(a *infra.ServiceArgs) { a.Region = "" }, []string{"Region is required"}},
 	})

@@ -71,7 +71,7 @@ var Keys = []Key{
 	{"maxInstances", "3", "1 or more, at least minInstances"},
 	{"concurrency", "80", "1..1000"},
 	{"cpu", "1", strings.Join(infra.ServiceCPUs, ", ")},
-	{"memory", "512Mi", "NMi or NGi"},
+	{"memory", "512Mi", "NMi or NGi, within the range Cloud Run allows for cpu"},
 	{"deletionProtection", "true", "true, false"},
 	{"redisTier", "BASIC", strings.Join(infra.RedisTiers, ", ")},
 	{"redisSizeGb", "1", "1..300"},
@@ -137,6 +137,9 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	}
 	if !infra.ValidMemory(c.Memory) {
 		r.fail(r.key("memory"), fmt.Sprintf("%q is not a size; use e.g. 512Mi or 1Gi", c.Memory))
+	} else if err := infra.MemoryFitsCPU(c.CPU, c.Memory); err != nil {
+		// Cloud Run would reject the revision only after Redis, Firestore and the rest exist.
+		r.fail(r.key("memory"), err.Error())
 	}
 	if pre, err := netip.ParsePrefix(c.SubnetCIDR); err != nil || !pre.Addr().Is4() || pre.Bits() > 26 || pre.Masked() != pre {
 		r.fail(r.key("subnetCidr"), fmt.Sprintf("%q is not allowed; use an IPv4 network range of /26 or larger, e.g. 10.8.0.0/24", c.SubnetCIDR))

@@ -98,6 +98,8 @@ func TestBadConfigFailsWithTheMessageAUserNeeds(t *testing.T) {
 		{"small subnet", base.With(ns+"subnetCidr", "10.0.0.0/28"), []string{ns + "subnetCidr", "/26 or larger"}},
 		{"bad memory", base.With(ns+"memory", "1GB"), []string{ns + "memory", "512Mi"}},
 		{"bad cpu", base.With(ns+"cpu", "3"), []string{ns + "cpu", "1, 2, 4, 6, 8"}},
+		{"memory too small for the cpu", base.With(ns+"cpu", "4"), []string{ns + "memory", `"512Mi" does not fit 4 CPU`, "2Gi to 16Gi"}},
+		{"memory too large for the cpu", base.With(ns+"memory", "16Gi"), []string{ns + "memory", `"16Gi" does not fit 1 CPU`, "128Mi to 4Gi"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := infratest.Run(infratest.Preview, program, infratest.WithConfig(tc.cfg))
