@@ -15,17 +15,13 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// PlaceholderImage is a public image Cloud Run can run until the app image is built
-// (config `image`).
-const PlaceholderImage = "us-docker.pkg.dev/cloudrun/container/hello"
-
 // Config is the whole stack configuration: gcp:project, gcp:region and the keys under the
 // project's namespace (cloudrun-affinity:KEY).
 type Config struct {
 	Project string // gcp:project
 	Region  string // gcp:region
 
-	Image  string // container image; PlaceholderImage by default
+	Image  string // prebuilt image to deploy; "" builds app/ and deploys it by digest
 	Domain string // certificate domain; "" uses <ip>.nip.io
 
 	LBAffinity string // gaesa or none
