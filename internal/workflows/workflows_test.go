@@ -199,8 +199,13 @@ func TestChecksCatchMiswiring(t *testing.T) {
 			CheckGoCache, "cache"},
 		{"fixed backend", deployFile, func(w *Workflow) { step(w, "deploy", PulumiAction).With["cloud-url"] = "file://~" },
 			CheckBackend, "cloud-url"},
-		{"no passphrase", pullRequestFile, func(w *Workflow) { delete(w.Jobs["preview"].Env, "PULUMI_CONFIG_PASSPHRASE") },
+		{"no passphrase", pullRequestFile, func(w *Workflow) { delete(step(w, "preview", PulumiAction).Env, "PULUMI_CONFIG_PASSPHRASE") },
 			CheckBackend, "PULUMI_CONFIG_PASSPHRASE"},
+		{"token for every step", deployFile, func(w *Workflow) { w.Jobs["deploy"].Env["PULUMI_ACCESS_TOKEN"] = TokenEnv },
+			CheckBackend, "env PULUMI_ACCESS_TOKEN is set for every step of the job"},
+		{"passphrase for every job", pullRequestFile, func(w *Workflow) {
+			w.Env = map[string]string{"PULUMI_CONFIG_PASSPHRASE": PassphraseEnv}
+		}, CheckBackend, "env PULUMI_CONFIG_PASSPHRASE is set for every job"},
 		{"push deploys another stack", deployFile, func(w *Workflow) { w.Jobs["deploy"].Env["STACK"] = "${{ inputs.stack || 'prod' }}" },
 			func(w *Workflow) []string { return CheckDeploy(w, deploySpec) }, "push: stack-name evaluates to \"prod\""},
 		{"dispatch ignores the stack input", deployFile, func(w *Workflow) { step(w, "deploy", PulumiAction).With["stack-name"] = "dev" },
