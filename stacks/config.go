@@ -77,7 +77,7 @@ var Keys = []Key{
 	{"firestoreLocation", "gcp:region", "a Firestore location (region or nam5, eur3)"},
 	{"firestorePitr", "true", "true, false"},
 	{"firestoreDeleteProtection", "true", "true, false"},
-	{"subnetCidr", "10.8.0.0/24", "IPv4 CIDR, /26 or larger"},
+	{"subnetCidr", "10.8.0.0/24", "IPv4 CIDR, /26 or larger, at least 2 addresses per maxInstances"},
 	{"cloudArmor", "false", "true, false"},
 	{"rateLimitPerMinute", "600", "1..1000000 (per client IP, with cloudArmor)"},
 	{"registryKeepCount", "10", "1 or more"},
@@ -139,6 +139,10 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	}
 	if pre, err := netip.ParsePrefix(c.SubnetCIDR); err != nil || !pre.Addr().Is4() || pre.Bits() > 26 || pre.Masked() != pre {
 		r.fail(r.key("subnetCidr"), fmt.Sprintf("%q is not allowed; use an IPv4 network range of /26 or larger, e.g. 10.8.0.0/24", c.SubnetCIDR))
+	} else if usable := 1<<(32-pre.Bits()) - 4; 2*c.MaxInstances > usable {
+		// Direct VPC egress takes about two addresses per instance (more during a rollout);
+		// Google reserves four per subnet. A full subnet stops scale-out with no other sign.
+		r.fail(r.key("subnetCidr"), fmt.Sprintf("%q has %d usable addresses, too few for maxInstances %d (Direct VPC egress needs about 2 per instance); use a larger range or fewer instances", c.SubnetCIDR, usable, c.MaxInstances))
 	}
 	if c.FirestoreLocation == "" {
 		r.fail(r.key("firestoreLocation"), "is empty; use a region (e.g. europe-west1) or nam5/eur3")

@@ -96,6 +96,7 @@ func TestBadConfigFailsWithTheMessageAUserNeeds(t *testing.T) {
 		{"bad domain", base.With(ns+"domain", "https://shop.example.com"), []string{ns + "domain", "nip.io"}},
 		{"bad image", base.With(ns+"image", "not an image"), []string{ns + "image", "REGISTRY/PATH"}},
 		{"small subnet", base.With(ns+"subnetCidr", "10.0.0.0/28"), []string{ns + "subnetCidr", "/26 or larger"}},
+		{"subnet too small for maxInstances", base.With(ns+"subnetCidr", "10.0.0.0/26", ns+"maxInstances", "31"), []string{ns + "subnetCidr", "60 usable addresses", "maxInstances 31"}},
 		{"bad memory", base.With(ns+"memory", "1GB"), []string{ns + "memory", "512Mi"}},
 		{"bad cpu", base.With(ns+"cpu", "3"), []string{ns + "cpu", "1, 2, 4, 6, 8"}},
 		{"memory too small for the cpu", base.With(ns+"cpu", "4"), []string{ns + "memory", `"512Mi" does not fit 4 CPU`, "2Gi to 16Gi"}},
