@@ -141,11 +141,16 @@ func TestAccountIDAndSlugFitGoogleLimits(t *testing.T) {
 	for stack, want := range map[string]string{
 		"dev":                           "affinity-run-dev",
 		"Feature_Branch.42":             "affinity-run-feature-branch-42",
-		"a-very-long-stack-name-indeed": "affinity-run-a-very-long-stack",
+		"a-very-long-stack-name-indeed": "affinity-run-a-very-lon-7b6e52",
 	} {
 		if got := accountID(slug(stack)); got != want || len(got) > 30 {
 			t.Errorf("accountID(slug(%q)) = %q, want %q", stack, got, want)
 		}
+	}
+	// Long stack names that share a prefix must not share a service account.
+	a, b := accountID("production-europe-west1"), accountID("production-europe-west4")
+	if a == b || len(a) > 30 || len(b) > 30 {
+		t.Errorf("accountID collides or is too long: %q and %q", a, b)
 	}
 }
 

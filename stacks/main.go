@@ -2,6 +2,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
@@ -159,10 +161,12 @@ func containerImage(ctx *pulumi.Context, cfg Config, reg *infra.Registry) (pulum
 // accountID is the runtime service account id: at most 30 characters, ending in a letter or digit.
 func accountID(stack string) string {
 	id := "affinity-run-" + stack
-	if len(id) > 30 {
-		id = id[:30]
+	if len(id) <= 30 {
+		return id
 	}
-	return strings.TrimRight(id, "-")
+	// Cut, then tell stacks that share a long prefix apart by a hash of the whole name.
+	sum := sha256.Sum256([]byte(stack))
+	return strings.TrimRight(id[:23], "-") + "-" + hex.EncodeToString(sum[:])[:6]
 }
 
 // slug turns a stack name into something every physical name accepts: lowercase letters,
