@@ -85,6 +85,9 @@ var Keys = []Key{
 
 var imagePattern = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$`)
 
+// maxStackSlug keeps "cloudrun-affinity-<stack>" within Artifact Registry's 63 characters.
+const maxStackSlug = 40
+
 // LoadConfig reads and validates the whole configuration. The error lists every bad key.
 func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	r := reader{ctx: ctx, ns: ctx.Project()}
@@ -146,6 +149,11 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	}
 	if c.FirestoreLocation == "" {
 		r.fail(r.key("firestoreLocation"), "is empty; use a region (e.g. europe-west1) or nam5/eur3")
+	}
+	// Physical names carry the stack name (Artifact Registry repository ids stop at 63
+	// characters, Firestore database ids at 63 with their suffix): refuse before registering.
+	if st := slug(ctx.Stack()); st == "" || len(st) > maxStackSlug {
+		r.fail("stack name", fmt.Sprintf("%q is not allowed; use 1-%d letters, digits, - or _ (it is part of resource names)", ctx.Stack(), maxStackSlug))
 	}
 	r.unknownKeys()
 	return c, r.err()

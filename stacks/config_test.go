@@ -119,6 +119,21 @@ func TestBadConfigFailsWithTheMessageAUserNeeds(t *testing.T) {
 	}
 }
 
+func TestStackNameTooLongForResourceNamesIsRefusedBeforeAnyResource(t *testing.T) {
+	cfg := infratest.Config{"gcp:project": "p", "gcp:region": "europe-west1"}
+	long := strings.Repeat("s", maxStackSlug+1)
+	res, err := infratest.Run(infratest.Preview, program, infratest.WithConfig(cfg), infratest.WithStack(long))
+	if err == nil || !strings.Contains(err.Error(), "stack name") || !strings.Contains(err.Error(), long) {
+		t.Fatalf("a %d-character stack name: err = %v, want one naming the stack name", len(long), err)
+	}
+	if n := len(res.Resources()); n != 0 {
+		t.Errorf("%d resources registered; want none", n)
+	}
+	if _, err := infratest.Run(infratest.Preview, program, infratest.WithConfig(cfg), infratest.WithStack(long[1:])); err != nil {
+		t.Errorf("a %d-character stack name is refused: %v", maxStackSlug, err)
+	}
+}
+
 func TestBadConfigListsEveryProblemInOneError(t *testing.T) {
 	cfg := infratest.Config{
 		"gcp:region":       "europe-west1",
