@@ -208,6 +208,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		tried[b] = true
 		a := &attempt{}
 		ctx := httptrace.WithClientTrace(context.WithValue(req.Context(), attemptKey{}, a), &httptrace.ClientTrace{
+			// The transport resends an idempotent request itself after a reused connection
+			// dies; what counts is whether its last try was written.
+			GetConn:      func(string) { a.wrote.Store(false) },
 			WroteRequest: func(info httptrace.WroteRequestInfo) { a.wrote.Store(info.Err == nil) },
 		})
 		out := req.WithContext(ctx)

@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -234,5 +236,55 @@ func TestRouterRoutesWebSocketUpgradesByGAESA(t *testing.T) {
 		if string(msg) != id {
 			t.Fatalf("WebSocket reached %s, want the GAESA instance %s", msg, id)
 		}
+	}
+}
+
+// dyingInstance answers one request on a keep-alive connection, then reads the next request
+// on it, stops listening and drops the connection unanswered: an instance exiting while the
+// router reuses its pooled connection.
+func dyingInstance(t *testing.T, id string) *url.URL {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		br := bufio.NewReader(conn)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(conn, "HTTP/1.1 200 OK\r\nX-Instance-Id: "+id+"\r\nContent-Length: 0\r\n\r\n")
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		ln.Close()
+	}()
+	return &url.URL{Scheme: "http", Host: ln.Addr().String()}
+}
+
+// The transport resends an idempotent request itself when a reused connection dies; when
+// that second try is refused, nothing reached a handler, so the router must move the request
+// to another instance instead of answering 502.
+func TestRouterMovesRequestWhenTheTransportsOwnRetryIsRefused(t *testing.T) {
+	r := NewRouter(AffinityOn, 80)
+	r.Add("i-0", dyingInstance(t, "i-0"))
+	front := httptest.NewServer(r)
+	t.Cleanup(func() { front.Close(); r.Close() })
+	c := jarClient()
+	if id := get(t, c, front.URL+"/").Header.Get("X-Instance-Id"); id != "i-0" {
+		t.Fatalf("first request reached %q, want i-0", id)
+	}
+	u, _ := url.Parse(fakeInstance(t, "i-1", nil).URL)
+	r.Add("i-1", u)
+
+	resp := get(t, c, front.URL+"/again")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Instance-Id") != "i-1" {
+		t.Fatalf("GET after i-0 died: %s from %q, want 200 from i-1", resp.Status, resp.Header.Get("X-Instance-Id"))
 	}
 }
