@@ -178,6 +178,11 @@ func (l *Lab) Terminate(id string) bool {
 	for _, inst := range l.Instances {
 		if inst != nil && inst.ID == id {
 			l.Router.Remove(id)
+			// Requests routed here just before the removal are still on their way: let them
+			// arrive, and the instance read them, before the SIGTERM.
+			if l.Router.WaitSent(id, time.Second) {
+				time.Sleep(20 * time.Millisecond)
+			}
 			return inst.Terminate(10 * time.Second)
 		}
 	}

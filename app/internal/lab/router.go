@@ -75,6 +75,7 @@ type backend struct {
 	// guarded by Router.mu
 	alive    bool
 	inflight int
+	unsent   int // requests routed here whose last byte has not been written to the instance yet
 	assigned int // GAESA cookies issued naming this instance and not yet moved away
 }
 
@@ -207,11 +208,16 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		tried[b] = true
 		a := &attempt{}
+		var sentOnce sync.Once
+		sent := func() { sentOnce.Do(func() { r.sent(b) }) }
 		ctx := httptrace.WithClientTrace(context.WithValue(req.Context(), attemptKey{}, a), &httptrace.ClientTrace{
 			// The transport resends an idempotent request itself after a reused connection
 			// dies; what counts is whether its last try was written.
-			GetConn:      func(string) { a.wrote.Store(false) },
-			WroteRequest: func(info httptrace.WroteRequestInfo) { a.wrote.Store(info.Err == nil) },
+			GetConn: func(string) { a.wrote.Store(false) },
+			WroteRequest: func(info httptrace.WroteRequestInfo) {
+				a.wrote.Store(info.Err == nil)
+				sent()
+			},
 		})
 		out := req.WithContext(ctx)
 		out.Body = io.NopCloser(bytes.NewReader(body))
@@ -220,6 +226,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			out.Body = http.NoBody
 		}
 		b.proxy.ServeHTTP(w, out)
+		sent()
 		r.release(b)
 		if !a.retryable() {
 			return
@@ -282,6 +289,34 @@ func (r *Router) pick(cookie string, tried map[*backend]bool) (*backend, bool) {
 
 func (r *Router) take(b *backend) {
 	b.inflight++
+	b.unsent++
+}
+
+func (r *Router) sent(b *backend) {
+	r.mu.Lock()
+	b.unsent--
+	r.mu.Unlock()
+}
+
+// WaitSent waits, at most limit, until every request routed to instance id before it was
+// removed has been written to it. An instance that gets SIGTERM earlier closes its idle
+// keep-alive connections while such a request is on its way, and the request fails although
+// Cloud Run had already stopped routing to the instance. It reports whether all were sent.
+func (r *Router) WaitSent(id string, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for {
+		r.mu.Lock()
+		b, ok := r.byID[id]
+		done := !ok || b.unsent == 0
+		r.mu.Unlock()
+		if done {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func (r *Router) release(b *backend) {

@@ -288,3 +288,35 @@ func TestRouterMovesRequestWhenTheTransportsOwnRetryIsRefused(t *testing.T) {
 		t.Fatalf("GET after i-0 died: %s from %q, want 200 from i-1", resp.Status, resp.Header.Get("X-Instance-Id"))
 	}
 }
+
+// WaitSent waits for requests on their way to an instance, not for requests the instance is
+// still answering (those finish during the instance's graceful shutdown).
+func TestRouterWaitSentCountsRequestsUntilWritten(t *testing.T) {
+	hold := make(chan struct{})
+	held := make(chan string, 1)
+	r := NewRouter(AffinityOn, 80)
+	u, _ := url.Parse(fakeInstanceHolding(t, "i-0", hold, held).URL)
+	r.Add("i-0", u)
+	front := httptest.NewServer(r)
+	t.Cleanup(func() { front.Close(); r.Close() })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.Get(front.URL + "/hold"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-held // the request is in the instance's handler
+	r.Remove("i-0")
+	if !r.WaitSent("i-0", time.Second) {
+		t.Errorf("WaitSent timed out although the request reached the instance")
+	}
+	close(hold)
+	<-done
+	r.mu.Lock()
+	unsent := r.byID["i-0"].unsent
+	r.mu.Unlock()
+	if unsent != 0 {
+		t.Errorf("%d requests counted as unsent after all finished", unsent)
+	}
+}
