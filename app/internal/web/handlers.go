@@ -149,7 +149,11 @@ func (s *Server) cartChanged(w http.ResponseWriter, r *http.Request, user string
 		s.fail(w, r, "write cart", err)
 		return
 	}
-	if err := s.Hub.Publish(r.Context(), user, c); err != nil {
+	// Committed: announce it even if this client has gone away, or the user's other sockets
+	// keep showing the old cart.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+	defer cancel()
+	if err := s.Hub.Publish(pctx, user, c); err != nil {
 		s.Log.WarnContext(r.Context(), "cart change not announced", "error", err)
 	}
 	writeJSON(w, http.StatusOK, c)
