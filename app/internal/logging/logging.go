@@ -4,9 +4,11 @@ package logging
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -106,7 +108,10 @@ func parseCloudTrace(h string) (trace, bool) {
 		return trace{}, false
 	}
 	span, opts, _ := strings.Cut(rest, ";")
-	if strings.Trim(span, "0123456789") != "" {
+	// The header's span id is decimal; Cloud Logging wants the 16 hex digits of Trace API v2.
+	if n, err := strconv.ParseUint(span, 10, 64); err == nil && n != 0 {
+		span = fmt.Sprintf("%016x", n)
+	} else {
 		span = ""
 	}
 	return trace{name: id, span: span, sampled: opts == "o=1"}, true

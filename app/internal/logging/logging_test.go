@@ -37,10 +37,11 @@ func TestTraceFromCloudTraceHeaderReachesTheLog(t *testing.T) {
 		log.ErrorContext(r.Context(), "boom")
 	}))
 	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/1;o=1")
+	// The header's span id is decimal; Cloud Logging's spanId is 16 hex digits.
+	req.Header.Set("X-Cloud-Trace-Context", "105445aa7843bc8bf206b12000100000/18446744073709551615;o=1")
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	m := logLine(t, &buf)
-	if m[TraceKey] != "projects/proj/traces/105445aa7843bc8bf206b12000100000" || m[SpanKey] != "1" ||
+	if m[TraceKey] != "projects/proj/traces/105445aa7843bc8bf206b12000100000" || m[SpanKey] != "ffffffffffffffff" ||
 		m[SampledKey] != true || m["severity"] != "ERROR" {
 		t.Fatalf("got %v", m)
 	}
