@@ -117,7 +117,10 @@ func rssKB(t testing.TB, pid int) int64 {
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil || n <= 0 { // 0 would pass every "under the target" check
+				t.Fatalf("VmRSS of pid %d: %q (%v)", pid, line, err)
+			}
 			return n
 		}
 	}
