@@ -114,6 +114,16 @@ func TestDemoPageInHeadlessChromium(t *testing.T) {
 		t.Fatalf("cart shows %q (%v)", cartText, err)
 	}
 
+	// Pushes from different instances can arrive out of order: one older than the cart shown
+	// does not replace it.
+	stale := `ws.onmessage({data: JSON.stringify({type: "cart", cart: {items: [], updated_at: "2000-01-01T00:00:00.000001Z"}})}); true`
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](stale)); err != nil {
+		t.Fatal(err)
+	}
+	if cartText, err = chromedp.Run(ctx, chromedp.Text(chromedp.ID("cart"))); err != nil || !strings.Contains(cartText, "plum × 3") {
+		t.Fatalf("a late push of an older cart replaced the cart: shows %q (%v)", cartText, err)
+	}
+
 	// A change made elsewhere (another tab, another instance) arrives over the WebSocket.
 	other := newBrowser(t)
 	req, _ := http.NewRequest("POST", b.URL+"/api/login", strings.NewReader(`{"user":"alice"}`))
