@@ -81,6 +81,18 @@ func runContract(t *testing.T, open opener) {
 		other, _ := s.Get(ctx, "bob")
 		wantItems(t, other, []cart.Item{})
 	})
+	t.Run("removing from a cart never written leaves it never written", func(t *testing.T) {
+		t.Parallel()
+		s := open(t, time.Hour)()
+		c, err := s.Remove(ctx, "frank", "apple")
+		if err != nil || c.UpdatedAt != nil {
+			t.Fatalf("Remove: %+v, %v; want an empty cart never updated", c, err)
+		}
+		wantItems(t, c, []cart.Item{})
+		if c, err := s.Get(ctx, "frank"); err != nil || c.UpdatedAt != nil {
+			t.Fatalf("Get after Remove: %+v, %v; want a cart never updated", c, err)
+		}
+	})
 	t.Run("names that are reserved document ids still work", func(t *testing.T) {
 		t.Parallel()
 		s := open(t, time.Hour)()

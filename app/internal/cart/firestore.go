@@ -155,6 +155,12 @@ func (f *Firestore) update(ctx context.Context, user string, change func([]Item)
 			invalid = err
 			return errStop
 		}
+		if len(items) == 0 && d.UpdatedAt.IsZero() {
+			// Removing from a cart never written (or expired) changes nothing: write nothing,
+			// so it stays "never written" as in the memory store.
+			out = cartDoc{}
+			return nil
+		}
 		if items == nil {
 			items = []Item{}
 		}
