@@ -286,6 +286,12 @@ func (v *verifier) checkCookieAndStickiness(ctx context.Context) {
 		v.add(CheckSticky, false, "%d consecutive requests %s reached %d instances %v", v.opts.Requests, what, len(order), seen)
 		return
 	}
+	if !v.hasGAESA() {
+		// One instance answered, but no cookie was sent: that is not affinity at work.
+		v.add(CheckSticky, false, "%d consecutive requests reached %s, but no %s was ever issued to keep them there",
+			v.opts.Requests, order[0], CookieName)
+		return
+	}
 	v.sticky = order[0]
 	// Without the cookie, do requests spread? If not, one instance served everything and this
 	// run cannot tell affinity from a service with a single instance.
