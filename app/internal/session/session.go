@@ -57,13 +57,49 @@ func newManager(store scs.Store, o Options) *Manager {
 	sm.Cookie.Path = "/"
 	sm.Cookie.Persist = true
 	if o.OnError != nil {
-		sm.ErrorFunc = o.OnError
+		sm.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+			o.OnError(w, r, err)
+			if aw, ok := r.Context().Value(answeredKey{}).(*answeredWriter); ok {
+				aw.answered = true
+			}
+		}
 	}
 	return &Manager{scs: sm}
 }
 
-// Middleware loads the session before next and saves it (only if changed) after.
-func (m *Manager) Middleware(next http.Handler) http.Handler { return m.scs.LoadAndSave(next) }
+// Middleware loads the session before next and saves it (only if changed) after. scs saves
+// when the handler starts its answer; if that fails, OnError has answered and whatever the
+// handler writes after it (e.g. a 200 body behind the 503) is dropped.
+func (m *Manager) Middleware(next http.Handler) http.Handler {
+	inner := m.scs.LoadAndSave(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		aw := &answeredWriter{ResponseWriter: w}
+		inner.ServeHTTP(aw, r.WithContext(context.WithValue(r.Context(), answeredKey{}, aw)))
+	})
+}
+
+type answeredKey struct{}
+
+// answeredWriter ignores writes once OnError has answered the request.
+type answeredWriter struct {
+	http.ResponseWriter
+	answered bool
+}
+
+func (w *answeredWriter) WriteHeader(code int) {
+	if !w.answered {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *answeredWriter) Write(b []byte) (int, error) {
+	if w.answered {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *answeredWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Load reads the session named by the request's cookie into a context, for handlers outside
 // Middleware (the WebSocket upgrade, which must not be wrapped).

@@ -150,6 +150,34 @@ func TestRedisOutageAnswersThroughOnError(t *testing.T) {
 	}
 }
 
+// A sign-in whose session cannot be saved answers only what OnError wrote: one JSON error,
+// not the error followed by the handler's 200 body.
+func TestSaveFailureAnswersOnlyTheError(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
+	t.Cleanup(func() { c.Close() })
+	m := session.NewRedis(c, session.Options{TTL: time.Hour, OnError: func(w http.ResponseWriter, r *http.Request, err error) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":"session store unavailable"}`))
+	}})
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Login(r.Context(), "alice"); err != nil {
+			t.Fatal(err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"user":"alice"}`))
+	}))
+	resp := do(t, h, "POST", "/login", nil)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || string(body) != `{"error":"session store unavailable"}` {
+		t.Fatalf("status %d, body %q; want 503 and only the error", resp.StatusCode, body)
+	}
+	if len(resp.Header["Set-Cookie"]) != 0 {
+		t.Fatalf("a cookie for a session that was not saved: %v", resp.Header["Set-Cookie"])
+	}
+}
+
 func closedAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
