@@ -20,6 +20,10 @@ import (
 // Channel is the Redis pub/sub channel carrying cart changes between instances.
 const Channel = "cart-changes"
 
+// EndedChannel carries sign-outs between instances, as {"user","session"}: the sockets opened
+// with that session close. A channel of its own, so instances that do not know it ignore it.
+const EndedChannel = "session-ends"
+
 // Options configure a Hub.
 type Options struct {
 	Instance string
@@ -41,8 +45,10 @@ type Hub struct {
 }
 
 type conn struct {
-	ws   *websocket.Conn
-	send chan []byte // capacity 1: a newer cart replaces one not yet sent
+	ws      *websocket.Conn
+	send    chan []byte   // capacity 1: a newer cart replaces one not yet sent
+	session string        // the session the socket was opened with; "" if none
+	ended   chan struct{} // closed (under Hub.mu) when that session is signed out
 }
 
 // NewHub returns a hub; call Run to receive changes from other instances.
@@ -65,6 +71,11 @@ type change struct {
 	Cart json.RawMessage `json:"cart"`
 }
 
+type ended struct {
+	User    string `json:"user"`
+	Session string `json:"session"`
+}
+
 // Publish announces user's new cart (any JSON value) to every instance, this one included.
 func (h *Hub) Publish(ctx context.Context, user string, cart any) error {
 	raw, err := json.Marshal(cart)
@@ -85,6 +96,23 @@ func (h *Hub) Publish(ctx context.Context, user string, cart any) error {
 	return nil
 }
 
+// EndSession closes, on every instance, the user's sockets opened with session: they must
+// not go on receiving the cart of a user who signed out there.
+func (h *Hub) EndSession(ctx context.Context, user, session string) error {
+	msg, err := json.Marshal(ended{User: user, Session: session})
+	if err != nil {
+		return err
+	}
+	if h.opts.Redis == nil {
+		h.deliverEnded(msg)
+		return nil
+	}
+	if err := h.opts.Redis.Publish(ctx, EndedChannel, msg).Err(); err != nil {
+		return fmt.Errorf("publish sign-out: %w", err)
+	}
+	return nil
+}
+
 // Run subscribes to changes from all instances and forwards them until ctx ends. Without
 // Redis there is nothing to receive and it just waits.
 func (h *Hub) Run(ctx context.Context) error {
@@ -92,7 +120,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	sub := h.opts.Redis.Subscribe(ctx, Channel)
+	sub := h.opts.Redis.Subscribe(ctx, Channel, EndedChannel)
 	defer sub.Close()
 	// Receive the subscription confirmation first, so Ready means changes are flowing.
 	if _, err := sub.Receive(ctx); err != nil {
@@ -112,7 +140,11 @@ func (h *Hub) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			h.deliver([]byte(m.Payload))
+			if m.Channel == EndedChannel {
+				h.deliverEnded([]byte(m.Payload))
+			} else {
+				h.deliver([]byte(m.Payload))
+			}
 		}
 	}
 }
@@ -148,6 +180,25 @@ func (h *Hub) deliver(msg []byte) {
 	}
 }
 
+func (h *Hub) deliverEnded(msg []byte) {
+	var e ended
+	if err := json.Unmarshal(msg, &e); err != nil || e.User == "" || e.Session == "" {
+		h.opts.Log.Warn("ignoring malformed sign-out", "error", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for cn := range h.users[e.User] {
+		if cn.session == e.Session {
+			select {
+			case <-cn.ended:
+			default:
+				close(cn.ended)
+			}
+		}
+	}
+}
+
 // Open is the number of WebSockets this instance holds.
 func (h *Hub) Open() int {
 	h.mu.Lock()
@@ -165,6 +216,13 @@ var ErrClosing = errors.New("instance is shutting down")
 // Serve upgrades the request for user and serves the socket until either side closes it.
 // The caller has already checked the session and the origin.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user string) error {
+	return h.ServeSession(w, r, user, "", time.Time{})
+}
+
+// ServeSession is Serve for a socket opened with session, which lasts until until (zero: no
+// end): the socket closes with 1008 (policy violation) when the session ends, by sign-out
+// (EndSession) or expiry, so that it stops carrying the user's cart.
+func (h *Hub) ServeSession(w http.ResponseWriter, r *http.Request, user, session string, until time.Time) error {
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
@@ -179,7 +237,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user string) error {
 		return err
 	}
 	defer ws.CloseNow()
-	c := &conn{ws: ws, send: make(chan []byte, 1)}
+	c := &conn{ws: ws, send: make(chan []byte, 1), session: session, ended: make(chan struct{})}
 	if !h.add(user, c) {
 		ws.Close(websocket.StatusGoingAway, "instance shutting down")
 		return nil
@@ -194,9 +252,21 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user string) error {
 	}
 	ping := time.NewTicker(h.opts.PingInterval)
 	defer ping.Stop()
+	var expired <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-c.ended:
+			ws.Close(websocket.StatusPolicyViolation, "signed out")
+			return nil
+		case <-expired:
+			ws.Close(websocket.StatusPolicyViolation, "session expired")
 			return nil
 		case frame := <-c.send:
 			if err := write(ctx, ws, frame); err != nil {

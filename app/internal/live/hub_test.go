@@ -3,6 +3,7 @@ package live_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,9 +30,15 @@ func serve(t *testing.T, hub *live.Hub) string {
 
 func dial(t *testing.T, url, user string) *websocket.Conn {
 	t.Helper()
+	return dialQuery(t, url, user, "")
+}
+
+// dialQuery is dial with more query parameters (e.g. "&session=s").
+func dialQuery(t *testing.T, url, user, query string) *websocket.Conn {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url+"?user="+user, nil)
+	ws, _, err := websocket.Dial(ctx, url+"?user="+user+query, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,4 +152,62 @@ func TestLocalHubDeliversWithoutRedis(t *testing.T) {
 	if err := read(t, ws, &m); err != nil || m.Type != "cart" || len(m.Cart) != 1 {
 		t.Fatalf("got %+v %v", m, err)
 	}
+}
+
+// serveSessions is serve with the session from ?session= and its end ?ttl= from now.
+func serveSessions(t *testing.T, hub *live.Hub) string {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var until time.Time
+		if ttl, err := time.ParseDuration(r.URL.Query().Get("ttl")); err == nil {
+			until = time.Now().Add(ttl)
+		}
+		_ = hub.ServeSession(w, r, r.URL.Query().Get("user"), r.URL.Query().Get("session"), until)
+	}))
+	t.Cleanup(ts.Close)
+	return "ws" + strings.TrimPrefix(ts.URL, "http")
+}
+
+func wantPolicyClose(t *testing.T, ws *websocket.Conn, reason string) {
+	t.Helper()
+	var v any
+	err := read(t, ws, &v)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != reason {
+		t.Fatalf("closed with %v, want 1008 %q", err, reason)
+	}
+}
+
+func TestSignOutClosesThatSessionsSocketsOnEveryHub(t *testing.T) {
+	r := testenv.Redis(t)
+	c1, c2 := r.Client(), r.Client()
+	t.Cleanup(func() { c1.Close(); c2.Close() })
+	h1 := live.NewHub(live.Options{Instance: "i-1", Redis: c1})
+	h2 := live.NewHub(live.Options{Instance: "i-2", Redis: c2})
+	runHub(t, h1)
+	runHub(t, h2)
+	url1, url2 := serveSessions(t, h1), serveSessions(t, h2)
+
+	phoneOn1 := dialQuery(t, url1, "alice", "&session=phone")
+	phoneOn2 := dialQuery(t, url2, "alice", "&session=phone")
+	laptopOn2 := dialQuery(t, url2, "alice", "&session=laptop")
+
+	if err := h1.EndSession(context.Background(), "alice", "phone"); err != nil {
+		t.Fatal(err)
+	}
+	wantPolicyClose(t, phoneOn1, "signed out")
+	wantPolicyClose(t, phoneOn2, "signed out")
+	// The other session's socket stays open and still gets the cart.
+	if err := h1.Publish(context.Background(), "alice", map[string]int{"n": 2}); err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Type string }
+	if err := read(t, laptopOn2, &m); err != nil || m.Type != "cart" {
+		t.Fatalf("socket of the session still signed in: %+v %v", m, err)
+	}
+}
+
+func TestSocketClosesWhenItsSessionExpires(t *testing.T) {
+	hub := live.NewHub(live.Options{Instance: "i-1"})
+	ws := dialQuery(t, serveSessions(t, hub), "alice", "&session=s&ttl=300ms")
+	wantPolicyClose(t, ws, "session expired")
 }

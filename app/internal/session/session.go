@@ -114,6 +114,9 @@ func (m *Manager) Load(r *http.Request) (context.Context, error) {
 // User is the signed-in user, or "" if nobody is.
 func (m *Manager) User(ctx context.Context) string { return m.scs.GetString(ctx, userKey) }
 
+// Token names the session (the cookie's value), or "" when none was loaded or saved.
+func (m *Manager) Token(ctx context.Context) string { return m.scs.Token(ctx) }
+
 // Expires is when the session ends.
 func (m *Manager) Expires(ctx context.Context) time.Time { return m.scs.Deadline(ctx) }
 

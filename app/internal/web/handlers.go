@@ -74,9 +74,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	user, token := s.Sessions.User(r.Context()), s.Sessions.Token(r.Context())
 	if err := s.Sessions.Logout(r.Context()); err != nil {
 		s.fail(w, r, "end session", err)
 		return
+	}
+	if user != "" && token != "" {
+		// Sockets opened with this session, on any instance, stop carrying the user's cart.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+		defer cancel()
+		if err := s.Hub.EndSession(ctx, user, token); err != nil {
+			s.Log.WarnContext(r.Context(), "sign-out not announced to WebSockets", "error", err)
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -229,7 +238,8 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "not signed in")
 		return
 	}
-	if err := s.Hub.Serve(w, r, user); errors.Is(err, live.ErrClosing) {
+	err = s.Hub.ServeSession(w, r, user, s.Sessions.Token(ctx), s.Sessions.Expires(ctx))
+	if errors.Is(err, live.ErrClosing) {
 		writeError(w, http.StatusServiceUnavailable, "instance is shutting down")
 	} else if err != nil {
 		// The upgrade failed and Accept has already answered.

@@ -373,3 +373,25 @@ func readJSON(t testing.TB, ctx context.Context, ws *websocket.Conn, v any) {
 		t.Fatalf("decode %q: %v", data, err)
 	}
 }
+
+// Signing out ends the WebSockets opened with that session: they stop carrying the cart.
+func TestSignOutClosesTheSessionsWebSocket(t *testing.T) {
+	ts, _ := newServer(t)
+	c := newClient(t, ts.URL)
+	wantStatus(t, c.do("POST", "/api/login", `{"user":"alice"}`, nil), 200)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http")+"/ws", &websocket.DialOptions{HTTPClient: c.http})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	var hello map[string]string
+	readJSON(t, ctx, ws, &hello)
+
+	wantStatus(t, c.do("POST", "/api/logout", "", nil), 204)
+	_, _, err = ws.Read(ctx)
+	if code := websocket.CloseStatus(err); code != websocket.StatusPolicyViolation {
+		t.Fatalf("socket after sign-out: %v, want closed with 1008", err)
+	}
+}
