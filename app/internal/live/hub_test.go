@@ -62,28 +62,14 @@ func read(t *testing.T, ws *websocket.Conn, v any) error {
 	return json.Unmarshal(data, v)
 }
 
-func runHub(t *testing.T, hub *live.Hub) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hub.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-hub.Ready():
-	case err := <-done:
-		t.Fatalf("hub stopped: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("hub not ready")
-	}
-}
-
 func TestChangesFanOutThroughRedisToTheUsersSocketsOnEveryHub(t *testing.T) {
 	r := testenv.Redis(t)
 	c1, c2 := r.Client(), r.Client()
 	t.Cleanup(func() { c1.Close(); c2.Close() })
 	h1 := live.NewHub(live.Options{Instance: "i-1", Redis: c1})
 	h2 := live.NewHub(live.Options{Instance: "i-2", Redis: c2})
-	runHub(t, h1)
-	runHub(t, h2)
+	testenv.RunHub(t, h1)
+	testenv.RunHub(t, h2)
 	url1, url2 := serve(t, h1), serve(t, h2)
 
 	aliceOn2 := dial(t, url2, "alice")
@@ -139,7 +125,7 @@ func TestCloseAllSaysGoingAwayAndRefusesNewSockets(t *testing.T) {
 
 func TestLocalHubDeliversWithoutRedis(t *testing.T) {
 	hub := live.NewHub(live.Options{Instance: "i-1", PingInterval: 20 * time.Millisecond})
-	runHub(t, hub)
+	testenv.RunHub(t, hub)
 	ws := dial(t, serve(t, hub), "alice")
 	time.Sleep(100 * time.Millisecond) // keepalive pings go out while idle; the socket stays open
 	if err := hub.Publish(context.Background(), "alice", []string{"x"}); err != nil {
@@ -183,8 +169,8 @@ func TestSignOutClosesThatSessionsSocketsOnEveryHub(t *testing.T) {
 	t.Cleanup(func() { c1.Close(); c2.Close() })
 	h1 := live.NewHub(live.Options{Instance: "i-1", Redis: c1})
 	h2 := live.NewHub(live.Options{Instance: "i-2", Redis: c2})
-	runHub(t, h1)
-	runHub(t, h2)
+	testenv.RunHub(t, h1)
+	testenv.RunHub(t, h2)
 	url1, url2 := serveSessions(t, h1), serveSessions(t, h2)
 
 	phoneOn1 := dialQuery(t, url1, "alice", "&session=phone")

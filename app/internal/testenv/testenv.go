@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/live"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/localdeps"
 )
 
@@ -110,4 +111,21 @@ func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// RunHub runs hub until the test ends and returns once it is subscribed (with Redis) and
+// ready to fan out; it fails the test if the hub stops or is not ready within 5 s.
+func RunHub(t testing.TB, hub *live.Hub) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-hub.Ready():
+	case err := <-done:
+		t.Fatalf("hub stopped: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("hub not ready after 5s")
+	}
 }

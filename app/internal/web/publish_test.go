@@ -35,17 +35,7 @@ func TestCommittedChangeIsAnnouncedAfterTheClientLeft(t *testing.T) {
 	client := r.Client()
 	t.Cleanup(func() { client.Close() })
 	hub := live.NewHub(live.Options{Instance: "i-test", Redis: client})
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- hub.Run(hubCtx) }()
-	t.Cleanup(func() { stopHub(); <-hubDone })
-	select {
-	case <-hub.Ready():
-	case err := <-hubDone:
-		t.Fatalf("hub: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("hub not subscribed after 5s")
-	}
+	testenv.RunHub(t, hub)
 	s := web.New(web.Deps{
 		Instance: "i-test",
 		Sessions: session.NewMemory(session.Options{TTL: time.Hour}),
