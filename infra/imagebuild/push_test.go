@@ -5,6 +5,7 @@ import (
 	"context"
 	"debug/buildinfo"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -194,6 +195,20 @@ func checkBinary(t *testing.T, path string) *buildinfo.BuildInfo {
 	return bi
 }
 
+// startRetryingTextFileBusy starts the command newCmd makes, with a fresh one while exec fails
+// with ETXTBSY: the test just wrote the binary, and a child that a parallel test forked in that
+// moment holds the write descriptor until its own exec closes it.
+func startRetryingTextFileBusy(newCmd func() *exec.Cmd) (*exec.Cmd, error) {
+	for attempt := 0; ; attempt++ {
+		cmd := newCmd()
+		err := cmd.Start()
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || attempt == 50 {
+			return cmd, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // runBinary starts the binary with PORT set, waits for GET /healthz to answer 200 and returns the body.
 func runBinary(t *testing.T, path string, env ...string) string {
 	t.Helper()
@@ -203,12 +218,16 @@ func runBinary(t *testing.T, path string, env ...string) string {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(path)
-	cmd.Env = append([]string{fmt.Sprintf("PORT=%d", port), "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir()}, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	home, tmp := t.TempDir(), t.TempDir()
 	out := &strings.Builder{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	cmd, err := startRetryingTextFileBusy(func() *exec.Cmd {
+		cmd := exec.Command(path)
+		cmd.Env = append([]string{fmt.Sprintf("PORT=%d", port), "HOME=" + home, "TMPDIR=" + tmp}, env...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Stdout, cmd.Stderr = out, out
+		return cmd
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
