@@ -62,7 +62,8 @@ func read(t *testing.T, ws *websocket.Conn, v any) error {
 	return json.Unmarshal(data, v)
 }
 
-func TestChangesFanOutThroughRedisToTheUsersSocketsOnEveryHub(t *testing.T) {
+// twoHubsOnRedis runs two instances' hubs, i-1 and i-2, on one real Redis until the test ends.
+func twoHubsOnRedis(t *testing.T) (*live.Hub, *live.Hub) {
 	r := testenv.Redis(t)
 	c1, c2 := r.Client(), r.Client()
 	t.Cleanup(func() { c1.Close(); c2.Close() })
@@ -70,6 +71,11 @@ func TestChangesFanOutThroughRedisToTheUsersSocketsOnEveryHub(t *testing.T) {
 	h2 := live.NewHub(live.Options{Instance: "i-2", Redis: c2})
 	testenv.RunHub(t, h1)
 	testenv.RunHub(t, h2)
+	return h1, h2
+}
+
+func TestChangesFanOutThroughRedisToTheUsersSocketsOnEveryHub(t *testing.T) {
+	h1, h2 := twoHubsOnRedis(t)
 	url1, url2 := serve(t, h1), serve(t, h2)
 
 	aliceOn2 := dial(t, url2, "alice")
@@ -164,13 +170,7 @@ func wantPolicyClose(t *testing.T, ws *websocket.Conn, reason string) {
 }
 
 func TestSignOutClosesThatSessionsSocketsOnEveryHub(t *testing.T) {
-	r := testenv.Redis(t)
-	c1, c2 := r.Client(), r.Client()
-	t.Cleanup(func() { c1.Close(); c2.Close() })
-	h1 := live.NewHub(live.Options{Instance: "i-1", Redis: c1})
-	h2 := live.NewHub(live.Options{Instance: "i-2", Redis: c2})
-	testenv.RunHub(t, h1)
-	testenv.RunHub(t, h2)
+	h1, h2 := twoHubsOnRedis(t)
 	url1, url2 := serveSessions(t, h1), serveSessions(t, h2)
 
 	phoneOn1 := dialQuery(t, url1, "alice", "&session=phone")
