@@ -26,6 +26,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
 // Resource is one resource registration as the engine received it.
@@ -40,6 +41,7 @@ type Resource struct {
 	Outputs resource.PropertyMap // what the mock answered
 
 	Parent               string              // parent URN ("" only for the stack)
+	Aliases              []string            // URNs this resource was known by before (pulumi.Aliases)
 	Dependencies         []string            // URNs of every dependency (data flow and DependsOn)
 	PropertyDependencies map[string][]string // input property -> URNs it was computed from
 	Provider             string              // provider reference, "" for the default provider
@@ -183,6 +185,9 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.AdditionalSecretOutputs = rpc.GetAdditionalSecretOutputs()
 	}
 	r.URN = urnOf(m.PulumiProject, m.Stack, r.Parent, r.Type, r.Name)
+	if rpc := args.RegisterRPC; rpc != nil {
+		r.Aliases = m.aliasURNs(r, rpc)
+	}
 
 	outputs := knownOnly(args.Inputs)
 	id := ""
@@ -221,6 +226,44 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.resources = append(m.resources, r)
 	m.mu.Unlock()
 	return id, outputs, nil
+}
+
+// aliasURNs resolves the aliases of a registration to URNs the way the engine does: a spec's
+// missing parts (name, type, stack, project, parent) are the resource's own.
+func (m *Mocks) aliasURNs(r Resource, rpc *pulumirpc.RegisterResourceRequest) []string {
+	out := append([]string(nil), rpc.GetAliasURNs()...)
+	for _, a := range rpc.GetAliases() {
+		if urn := a.GetUrn(); urn != "" {
+			out = append(out, urn)
+			continue
+		}
+		spec := a.GetSpec()
+		if spec == nil {
+			continue
+		}
+		name, typ, stack, project, parent := r.Name, r.Type, m.Stack, m.PulumiProject, r.Parent
+		if spec.GetName() != "" {
+			name = spec.GetName()
+		}
+		if spec.GetType() != "" {
+			typ = spec.GetType()
+		}
+		if spec.GetStack() != "" {
+			stack = spec.GetStack()
+		}
+		if spec.GetProject() != "" {
+			project = spec.GetProject()
+		}
+		switch {
+		case spec.GetNoParent():
+			parent = ""
+		case spec.GetParentUrn() != "":
+			parent = spec.GetParentUrn()
+		}
+		out = append(out, urnOf(project, stack, parent, typ, name))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Call records an invoke and answers it from Invokes.
