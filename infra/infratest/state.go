@@ -56,9 +56,6 @@ func ReadState(path string) ([]StateResource, error) {
 func Plain(v resource.PropertyValue) any { return plain(v) }
 
 func plainMap(m resource.PropertyMap) map[string]any {
-	if len(m) == 0 {
-		return nil
-	}
 	out := map[string]any{}
 	keys := make([]string, 0, len(m))
 	for k := range m {
