@@ -88,13 +88,16 @@ func NewFirestore(ctx *pulumi.Context, name string, args FirestoreArgs, opts ...
 	// Firestore deletes expired carts within about a day of expireAt; the app still checks expiry.
 	// The empty IndexConfig exempts the field from indexing, as Google advises for TTL
 	// timestamps (ever-increasing values make index hotspots); the app never queries by it.
+	// Deleting a field resource resets the field's configuration, TTL included: when destroy
+	// keeps the database (delete protection), it keeps the TTL policy too, or the kept
+	// database would stop expiring carts.
 	if _, err := firestore.NewField(ctx, name+"-carts-ttl", &firestore.FieldArgs{
 		Database:    db.Name,
 		Collection:  pulumi.String(CartsCollection),
 		Field:       pulumi.String(CartsTTLField),
 		TtlConfig:   &firestore.FieldTtlConfigArgs{},
 		IndexConfig: &firestore.FieldIndexConfigArgs{},
-	}, pulumi.Parent(c)); err != nil {
+	}, pulumi.Parent(c), pulumi.RetainOnDelete(args.DeleteProtection)); err != nil {
 		return nil, err
 	}
 	c.DatabaseName = db.Name

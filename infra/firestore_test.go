@@ -63,6 +63,10 @@ func TestFirestoreNamedDatabaseWithCartsTTL(t *testing.T) {
 				if !ttl.DependsOn(db.URN) {
 					t.Errorf("TTL policy does not wait for the database")
 				}
+				// Deleting the field resets its TTL: a database that destroy keeps keeps its TTL policy too.
+				if ttl.RetainOnDelete != tc.protect {
+					t.Errorf("TTL field retainOnDelete = %v, want %v (delete protection)", ttl.RetainOnDelete, tc.protect)
+				}
 				if mode == infratest.Update {
 					name := infratest.AwaitString(t, fs.DatabaseName)
 					if !regexp.MustCompile(`^affinity-dev-[0-9a-f]{6}$`).MatchString(name) || name == "(default)" {

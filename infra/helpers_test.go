@@ -7,8 +7,31 @@ import (
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/projects"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
 )
+
+// testLabels are what every component that takes labels gets in these tests.
+var testLabels = infra.StackLabels("cloudrun-affinity", "test", map[string]string{"team": "shop"})
+
+// checkLabels asserts a resource carries exactly testLabels.
+func checkLabels(t *testing.T, r infratest.Resource) {
+	t.Helper()
+	got := map[string]string{}
+	if v, ok := r.Input("labels"); ok && v.IsObject() {
+		for k, e := range v.ObjectValue() {
+			got[string(k)] = e.StringValue()
+		}
+	}
+	if len(got) != len(testLabels) {
+		t.Errorf("%s %q labels %v, want %v", r.Type, r.Name, got, testLabels)
+	}
+	for k, v := range testLabels {
+		if got[k] != v {
+			t.Errorf("%s %q label %s = %q, want %q", r.Type, r.Name, k, got[k], v)
+		}
+	}
+}
 
 const (
 	testProject = "p-test"

@@ -12,12 +12,21 @@ import (
 
 // The only two roles the runtime identity holds.
 const (
-	RoleDatastoreUser  = "roles/datastore.user"               // on the project: Firestore data access
+	// Firestore data access, granted on the project with an IAM condition that limits it to
+	// the stack's database (Firestore supports resource.name conditions on databases:
+	// cloud.google.com/firestore/docs/manage-databases, "Configure per-database access").
+	RoleDatastoreUser  = "roles/datastore.user"
 	RoleSecretAccessor = "roles/secretmanager.secretAccessor" // on the Redis AUTH secret only
 )
 
-// Identity is the Cloud Run service's own service account, with data access to Firestore and
-// read access to the one secret it needs. Nothing broader.
+// DatabaseCondition is the IAM condition expression that limits a grant to one Firestore
+// database.
+func DatabaseCondition(project, database string) string {
+	return fmt.Sprintf(`resource.name == "projects/%s/databases/%s"`, project, database)
+}
+
+// Identity is the Cloud Run service's service account, with data access to the stack's
+// Firestore database and read access to the one secret it needs. Nothing broader.
 type Identity struct {
 	pulumi.ResourceState
 	Email pulumi.StringOutput `pulumi:"email"`
@@ -29,12 +38,23 @@ type Identity struct {
 // IdentityArgs configures the account.
 type IdentityArgs struct {
 	Project   string
-	AccountID string             // 6-30 chars: lowercase letters, digits, -
-	SecretID  pulumi.StringInput // the secret the service may read
-	DependsOn []pulumi.Resource
+	AccountID string // 6-30 chars: lowercase letters, digits, -; the account the stack creates
+	// ExistingAccount is the email of an account to use instead of creating AccountID (one
+	// the CI bootstrap created, so the deployer may act as it without project-wide rights).
+	ExistingAccount   string
+	SecretID          pulumi.StringInput // the secret the service may read
+	FirestoreDatabase pulumi.StringInput // the database the service may use
+	DependsOn         []pulumi.Resource
 }
 
-var accountIDPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+var (
+	accountIDPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]$`)
+	// User-managed accounts end in .iam.gserviceaccount.com; the project part is the project id.
+	accountEmailPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$`)
+)
+
+// ValidServiceAccountEmail reports whether s is the email of a user-managed service account.
+func ValidServiceAccountEmail(s string) bool { return accountEmailPattern.MatchString(s) }
 
 // Validate checks the project and the account id.
 func (a IdentityArgs) Validate() error {
@@ -42,11 +62,19 @@ func (a IdentityArgs) Validate() error {
 	if a.Project == "" {
 		p.addf("Project is required (the Google Cloud project id)")
 	}
-	if !accountIDPattern.MatchString(a.AccountID) {
+	switch {
+	case a.ExistingAccount != "":
+		if !ValidServiceAccountEmail(a.ExistingAccount) {
+			p.addf("ExistingAccount %q is not a service account email (NAME@PROJECT.iam.gserviceaccount.com)", a.ExistingAccount)
+		}
+	case !accountIDPattern.MatchString(a.AccountID):
 		p.addf("AccountID %q is not a service account id; use 6-30 lowercase letters, digits or -, starting with a letter", a.AccountID)
 	}
 	if a.SecretID == nil {
 		p.addf("SecretID is required (the Redis AUTH secret)")
+	}
+	if a.FirestoreDatabase == nil {
+		p.addf("FirestoreDatabase is required (the database id the grant is limited to)")
 	}
 	return p.err()
 }
@@ -60,18 +88,29 @@ func NewIdentity(ctx *pulumi.Context, name string, args IdentityArgs, opts ...pu
 	if err := ctx.RegisterComponentResource(typePrefix+"Identity", name, c, opts...); err != nil {
 		return nil, err
 	}
-	sa, err := serviceaccount.NewAccount(ctx, name, &serviceaccount.AccountArgs{
-		Project:     pulumi.String(args.Project),
-		AccountId:   pulumi.String(args.AccountID),
-		DisplayName: pulumi.String("cloudrun-affinity runtime"),
-	}, ChildOptions(c, args.DependsOn)...)
-	if err != nil {
-		return nil, err
+	email, member := pulumi.String(args.ExistingAccount).ToStringOutput(), pulumi.Sprintf("serviceAccount:%s", args.ExistingAccount)
+	if args.ExistingAccount == "" {
+		sa, err := serviceaccount.NewAccount(ctx, name, &serviceaccount.AccountArgs{
+			Project:     pulumi.String(args.Project),
+			AccountId:   pulumi.String(args.AccountID),
+			DisplayName: pulumi.String("cloudrun-affinity runtime"),
+		}, ChildOptions(c, args.DependsOn)...)
+		if err != nil {
+			return nil, err
+		}
+		email, member = sa.Email, sa.Member
 	}
+	// The condition is part of the binding's identity: a stack that had the unconditional grant
+	// gets the conditional one created before the old one is deleted.
 	data, err := projects.NewIAMMember(ctx, name+"-datastore-user", &projects.IAMMemberArgs{
 		Project: pulumi.String(args.Project),
 		Role:    pulumi.String(RoleDatastoreUser),
-		Member:  sa.Member,
+		Member:  member,
+		Condition: &projects.IAMMemberConditionArgs{
+			Title:       pulumi.String("only the app's Firestore database"),
+			Description: pulumi.String("cloudrun-affinity: data access to this stack's database and no other"),
+			Expression:  args.FirestoreDatabase.ToStringOutput().ApplyT(func(db string) string { return DatabaseCondition(args.Project, db) }).(pulumi.StringOutput),
+		},
 	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
@@ -80,12 +119,12 @@ func NewIdentity(ctx *pulumi.Context, name string, args IdentityArgs, opts ...pu
 		Project:  pulumi.String(args.Project),
 		SecretId: args.SecretID,
 		Role:     pulumi.String(RoleSecretAccessor),
-		Member:   sa.Member,
+		Member:   member,
 	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}
-	c.Email = sa.Email
+	c.Email = email
 	c.Grants = []pulumi.Resource{data, secret}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"email": c.Email})
 }

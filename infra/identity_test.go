@@ -15,7 +15,8 @@ func TestIdentityHoldsExactlyDatastoreUserAndOneSecretAccessor(t *testing.T) {
 		res := runComponent(t, mode, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
 			var err error
 			id, err = infra.NewIdentity(ctx, "identity", infra.IdentityArgs{
-				Project: testProject, AccountID: "affinity-run-dev", SecretID: pulumi.String("redis-auth"), DependsOn: deps,
+				Project: testProject, AccountID: "affinity-run-dev", SecretID: pulumi.String("redis-auth"),
+				FirestoreDatabase: pulumi.String("affinity-dev-abcdef"), DependsOn: deps,
 			})
 			return err
 		})
@@ -27,6 +28,13 @@ func TestIdentityHoldsExactlyDatastoreUserAndOneSecretAccessor(t *testing.T) {
 		proj := res.One(t, "gcp:projects/iAMMember:IAMMember")
 		if str(proj, "role") != infra.RoleDatastoreUser || str(proj, "project") != testProject {
 			t.Errorf("project grant = %s on %s", proj.InputString("role"), proj.InputString("project"))
+		}
+		want := `resource.name == "projects/p-test/databases/affinity-dev-abcdef"`
+		if mode == infratest.Update && str(proj, "condition.expression") != want {
+			t.Errorf("datastore.user condition %s, want %s", proj.InputString("condition.expression"), want)
+		}
+		if str(proj, "condition.title") == "" {
+			t.Errorf("datastore.user condition has no title (the API requires one)")
 		}
 		sec := res.One(t, "gcp:secretmanager/secretIamMember:SecretIamMember")
 		if str(sec, "role") != infra.RoleSecretAccessor || str(sec, "secretId") != "redis-auth" {
@@ -46,16 +54,42 @@ func TestIdentityHoldsExactlyDatastoreUserAndOneSecretAccessor(t *testing.T) {
 	})
 }
 
+func TestIdentityWithAnExistingAccountCreatesNone(t *testing.T) {
+	const email = "cra-run-dev@p-test.iam.gserviceaccount.com"
+	var id *infra.Identity
+	res := runComponent(t, infratest.Update, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
+		var err error
+		id, err = infra.NewIdentity(ctx, "identity", infra.IdentityArgs{
+			Project: testProject, ExistingAccount: email, SecretID: pulumi.String("redis-auth"),
+			FirestoreDatabase: pulumi.String("db"), DependsOn: deps,
+		})
+		return err
+	})
+	if n := len(res.OfType("gcp:serviceaccount/account:Account")); n != 0 {
+		t.Errorf("%d accounts created; want none with an existing account", n)
+	}
+	for _, g := range []string{"gcp:projects/iAMMember:IAMMember", "gcp:secretmanager/secretIamMember:SecretIamMember"} {
+		if got := str(res.One(t, g), "member"); got != "serviceAccount:"+email {
+			t.Errorf("%s member = %q, want the existing account", g, got)
+		}
+	}
+	if got := infratest.AwaitString(t, id.Email); got != email {
+		t.Errorf("Email = %q, want %q", got, email)
+	}
+}
+
 func TestIdentityArgsValidate(t *testing.T) {
-	valid := infra.IdentityArgs{Project: "p", AccountID: "affinity-run", SecretID: pulumi.String("s")}
+	valid := infra.IdentityArgs{Project: "p", AccountID: "affinity-run", SecretID: pulumi.String("s"), FirestoreDatabase: pulumi.String("db")}
 	checkValidation(t, valid, []validationCase[infra.IdentityArgs]{
 		{"no project", func(a *infra.IdentityArgs) { a.Project = "" }, []string{"Project is required"}},
 		{"short id", func(a *infra.IdentityArgs) { a.AccountID = "abc" }, []string{`AccountID "abc"`, "6-30"}},
 		{"long id", func(a *infra.IdentityArgs) { a.AccountID = "a-very-long-service-account-name-x" }, []string{"6-30"}},
 		{"no secret", func(a *infra.IdentityArgs) { a.SecretID = nil }, []string{"SecretID is required"}},
+		{"no database", func(a *infra.IdentityArgs) { a.FirestoreDatabase = nil }, []string{"FirestoreDatabase is required"}},
+		{"existing not an email", func(a *infra.IdentityArgs) { a.ExistingAccount = "run@example.com" }, []string{`ExistingAccount "run@example.com"`}},
 	})
 	checkRefusesBadArgs(t, `identity "id": AccountID`, func(ctx *pulumi.Context) error {
-		_, err := infra.NewIdentity(ctx, "id", infra.IdentityArgs{Project: "p", AccountID: "X", SecretID: pulumi.String("s")})
+		_, err := infra.NewIdentity(ctx, "id", infra.IdentityArgs{Project: "p", AccountID: "X", SecretID: pulumi.String("s"), FirestoreDatabase: pulumi.String("db")})
 		return err
 	})
 }

@@ -171,7 +171,7 @@ func TestAppImageRefDependsOnTheRepository(t *testing.T) {
 		var ref, digest pulumi.StringOutput
 		res := infratest.MustRun(t, mode, func(ctx *pulumi.Context) error {
 			r, err := infra.NewRegistry(ctx, "images", infra.RegistryArgs{
-				Project: "p", Region: "europe-west1", RepositoryID: "apps", KeepCount: 5, DeleteAfter: "2592000s",
+				Project: "p", Region: "europe-west1", RepositoryID: "apps", KeepCount: 5, DeleteAfter: "2592000s", Labels: testLabels,
 			})
 			if err != nil {
 				return err
@@ -389,7 +389,7 @@ func benchmarkPreview(b *testing.B, withImage bool) {
 		infra.ForgetBuiltImages()
 		_, err := infratest.Run(infratest.Preview, func(ctx *pulumi.Context) error {
 			r, err := infra.NewRegistry(ctx, "images", infra.RegistryArgs{
-				Project: "p", Region: "europe-west1", RepositoryID: "apps", KeepCount: 5, DeleteAfter: "2592000s",
+				Project: "p", Region: "europe-west1", RepositoryID: "apps", KeepCount: 5, DeleteAfter: "2592000s", Labels: testLabels,
 			})
 			if err != nil || !withImage {
 				return err

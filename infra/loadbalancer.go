@@ -40,6 +40,11 @@ type LoadBalancer struct {
 	IPAddress pulumi.StringOutput `pulumi:"ipAddress"`
 	Domain    pulumi.StringOutput `pulumi:"domain"`
 	URL       pulumi.StringOutput `pulumi:"url"`
+	// BackendServiceName is for `gcloud compute backend-services describe NAME --global`.
+	BackendServiceName pulumi.StringOutput `pulumi:"backendServiceName"`
+	// CertificateName is for `gcloud compute ssl-certificates describe NAME`, which shows
+	// whether the managed certificate is still PROVISIONING.
+	CertificateName pulumi.StringOutput `pulumi:"certificateName"`
 }
 
 // LoadBalancerArgs configures the load balancer.
@@ -49,7 +54,9 @@ type LoadBalancerArgs struct {
 	Domain         string             // certificate domain; "" uses <ip>.nip.io
 	Affinity       string             // gaesa or none
 	SecurityPolicy pulumi.StringInput // optional Cloud Armor policy self link
-	DependsOn      []pulumi.Resource
+	// Labels go on the address and the forwarding rules, the parts that take labels.
+	Labels    map[string]string
+	DependsOn []pulumi.Resource
 }
 
 var domainPattern = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
@@ -72,6 +79,7 @@ func (a LoadBalancerArgs) Validate() error {
 	if !oneOf(a.Affinity, LBAffinities...) {
 		p.addf("Affinity %q is not allowed; use one of %s", a.Affinity, strings.Join(LBAffinities, ", "))
 	}
+	labelsProblems(&p, a.Labels)
 	return p.err()
 }
 
@@ -89,6 +97,7 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 	addr, err := compute.NewGlobalAddress(ctx, name, &compute.GlobalAddressArgs{
 		IpVersion:   pulumi.String("IPV4"),
 		AddressType: pulumi.String("EXTERNAL"),
+		Labels:      labelsInput(args.Labels), // updated in place (setLabels); a description would replace it
 	}, child()...)
 	if err != nil {
 		return nil, err
@@ -164,6 +173,7 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 		PortRange:           pulumi.String("443"),
 		LoadBalancingScheme: pulumi.String(externalManaged),
 		Target:              httpsProxy.ID(),
+		Labels:              labelsInput(args.Labels),
 	}, child()...); err != nil {
 		return nil, err
 	}
@@ -190,6 +200,7 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 		PortRange:           pulumi.String("80"),
 		LoadBalancingScheme: pulumi.String(externalManaged),
 		Target:              httpProxy.ID(),
+		Labels:              labelsInput(args.Labels),
 	}, child()...); err != nil {
 		return nil, err
 	}
@@ -197,5 +208,10 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 	c.IPAddress = addr.Address
 	c.Domain = domain
 	c.URL = pulumi.Sprintf("https://%s", domain)
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"ipAddress": c.IPAddress, "domain": c.Domain, "url": c.URL})
+	c.BackendServiceName = backend.Name
+	c.CertificateName = cert.Name
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"ipAddress": c.IPAddress, "domain": c.Domain, "url": c.URL,
+		"backendServiceName": c.BackendServiceName, "certificateName": c.CertificateName,
+	})
 }

@@ -14,6 +14,9 @@ func runLoadBalancer(t *testing.T, mode infratest.Mode, args infra.LoadBalancerA
 	var lb *infra.LoadBalancer
 	res := runComponent(t, mode, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
 		args.DependsOn = deps
+		if args.Labels == nil {
+			args.Labels = testLabels
+		}
 		var err error
 		lb, err = infra.NewLoadBalancer(ctx, "lb", args)
 		return err
@@ -58,6 +61,20 @@ func TestLoadBalancerGAESAAffinityOnExternalManagedServerlessBackend(t *testing.
 
 		rules := res.OfType("gcp:compute/globalForwardingRule:GlobalForwardingRule")
 		addr := res.One(t, "gcp:compute/globalAddress:GlobalAddress")
+		checkLabels(t, addr)
+		for _, r := range rules {
+			checkLabels(t, r)
+		}
+		if mode == infratest.Update {
+			beName, _ := be.Output("name")
+			cert, _ := res.One(t, "gcp:compute/managedSslCertificate:ManagedSslCertificate").Output("name")
+			if got := infratest.AwaitString(t, lb.BackendServiceName); got != beName.StringValue() {
+				t.Errorf("BackendServiceName = %q, want %q", got, beName.StringValue())
+			}
+			if got := infratest.AwaitString(t, lb.CertificateName); got != cert.StringValue() {
+				t.Errorf("CertificateName = %q, want %q", got, cert.StringValue())
+			}
+		}
 		ports := map[string]infratest.Resource{}
 		for _, r := range rules {
 			ports[str(r, "portRange")] = r
@@ -129,7 +146,7 @@ func TestLoadBalancerNEGAndCertificateAreAutoNamed(t *testing.T) {
 }
 
 func TestLoadBalancerArgsValidate(t *testing.T) {
-	valid := infra.LoadBalancerArgs{Region: "r", Service: pulumi.String("s"), Affinity: "gaesa"}
+	valid := infra.LoadBalancerArgs{Region: "r", Service: pulumi.String("s"), Affinity: "gaesa", Labels: testLabels}
 	checkValidation(t, valid, []validationCase[infra.LoadBalancerArgs]{
 		{"affinity typo", func(a *infra.LoadBalancerArgs) { a.Affinity = "gaesa " }, []string{`Affinity "gaesa "`, "gaesa, none"}},
 		{"cookie", func(a *infra.LoadBalancerArgs) { a.Affinity = "GAESA" }, []string{"gaesa, none"}},
@@ -138,7 +155,7 @@ func TestLoadBalancerArgsValidate(t *testing.T) {
 		{"no service", func(a *infra.LoadBalancerArgs) { a.Service = nil }, []string{"Service is required"}},
 	})
 	checkRefusesBadArgs(t, `load balancer "lb": Affinity "cookie"`, func(ctx *pulumi.Context) error {
-		_, err := infra.NewLoadBalancer(ctx, "lb", infra.LoadBalancerArgs{Region: "r", Service: pulumi.String("s"), Affinity: "cookie"})
+		_, err := infra.NewLoadBalancer(ctx, "lb", infra.LoadBalancerArgs{Region: "r", Service: pulumi.String("s"), Affinity: "cookie", Labels: testLabels})
 		return err
 	})
 }

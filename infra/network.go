@@ -16,15 +16,60 @@ import (
 // same run; run destroy again later (README: "Destroy").
 type Network struct {
 	pulumi.ResourceState
-	NetworkID pulumi.StringOutput `pulumi:"networkId"` // projects/P/global/networks/N
-	SubnetID  pulumi.StringOutput `pulumi:"subnetId"`
+	NetworkID   pulumi.StringOutput `pulumi:"networkId"` // projects/P/global/networks/N
+	SubnetID    pulumi.StringOutput `pulumi:"subnetId"`
+	NetworkName pulumi.StringOutput `pulumi:"networkName"` // N, what Cloud Run's Direct VPC egress takes
+	SubnetName  pulumi.StringOutput `pulumi:"subnetName"`
 }
 
 // NetworkArgs configures the VPC.
 type NetworkArgs struct {
 	Region     string
 	SubnetCIDR string // IPv4 range of the subnet; Direct VPC egress wants /26 or larger
-	DependsOn  []pulumi.Resource
+	// MaxInstances is the most Cloud Run instances that take addresses from the subnet.
+	MaxInstances int
+	DependsOn    []pulumi.Resource
+}
+
+// Direct VPC egress address use (cloud.google.com/run/docs/configuring/vpc-direct-vpc, "IP
+// address allocation"): Cloud Run reserves addresses in blocks of 16 (/28) to scale fast and
+// uses 2 per instance at steady state; a revision that scales in keeps its addresses for up to
+// 20 minutes. During a rollout both revisions hold theirs, so the stack plans 4 per instance.
+// Google keeps 4 addresses of every subnet.
+const (
+	directVPCBlock         = 16
+	addressesPerInstance   = 4
+	subnetReservedByGoogle = 4
+)
+
+// DirectVPCRule is the sizing rule, for error messages.
+const DirectVPCRule = "Direct VPC egress reserves addresses in blocks of 16 and uses 2 per instance, twice that while a rollout runs two revisions " +
+	"(cloud.google.com/run/docs/configuring/vpc-direct-vpc#direct-vpc-ip-allocation)"
+
+// SubnetFits checks that an IPv4 range is one Direct VPC egress accepts (/26 or larger, no
+// host bits) and holds maxInstances through a rollout; the error says what to use instead.
+func SubnetFits(cidr string, maxInstances int) error {
+	pre, err := netip.ParsePrefix(cidr)
+	switch {
+	case err != nil || !pre.Addr().Is4():
+		return fmt.Errorf("%q is not an IPv4 CIDR range (e.g. 10.8.0.0/24)", cidr)
+	case pre.Bits() > 26:
+		return fmt.Errorf("%q is too small: Direct VPC egress needs a /26 or larger (prefix length 8..26)", cidr)
+	case pre.Masked() != pre:
+		return fmt.Errorf("%q has host bits set; use %s", cidr, pre.Masked())
+	}
+	blocks := (1<<(32-pre.Bits()) - subnetReservedByGoogle) / directVPCBlock
+	need := (addressesPerInstance*maxInstances + directVPCBlock - 1) / directVPCBlock
+	if need > blocks {
+		most := blocks * directVPCBlock / addressesPerInstance
+		bits := 32
+		for (1<<(32-bits)-subnetReservedByGoogle)/directVPCBlock < need {
+			bits--
+		}
+		return fmt.Errorf("%q holds %d blocks of 16 addresses, enough for %d instances, not maxInstances %d: %s; use a /%d or larger, or at most %d instances",
+			cidr, blocks, most, maxInstances, DirectVPCRule, bits, most)
+	}
+	return nil
 }
 
 // Validate checks the region and the CIDR.
@@ -33,14 +78,11 @@ func (a NetworkArgs) Validate() error {
 	if a.Region == "" {
 		p.addf("Region is required (e.g. europe-west1)")
 	}
-	pre, err := netip.ParsePrefix(a.SubnetCIDR)
-	switch {
-	case err != nil || !pre.Addr().Is4():
-		p.addf("SubnetCIDR %q is not an IPv4 CIDR range (e.g. 10.8.0.0/24)", a.SubnetCIDR)
-	case pre.Bits() > 26:
-		p.addf("SubnetCIDR %q is too small: Direct VPC egress needs a /26 or larger (prefix length 8..26)", a.SubnetCIDR)
-	case pre.Masked() != pre:
-		p.addf("SubnetCIDR %q has host bits set; use %s", a.SubnetCIDR, pre.Masked())
+	if a.MaxInstances < 1 {
+		p.addf("MaxInstances %d is not allowed; use the service's maxInstances (1 or more)", a.MaxInstances)
+	}
+	if err := SubnetFits(a.SubnetCIDR, max(a.MaxInstances, 1)); err != nil {
+		p.addf("SubnetCIDR %v", err)
 	}
 	return p.err()
 }
@@ -72,5 +114,9 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 	}
 	c.NetworkID = vpc.ID().ToStringOutput()
 	c.SubnetID = subnet.ID().ToStringOutput()
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"networkId": c.NetworkID, "subnetId": c.SubnetID})
+	c.NetworkName = vpc.Name
+	c.SubnetName = subnet.Name
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"networkId": c.NetworkID, "subnetId": c.SubnetID, "networkName": c.NetworkName, "subnetName": c.SubnetName,
+	})
 }

@@ -17,6 +17,15 @@ var (
 	weekDays      = []string{"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"}
 )
 
+// RedisSnapshotPeriods maps the stack's snapshot settings to Memorystore's RDB snapshot
+// periods (persistenceConfig.rdbSnapshotPeriod); "off" disables persistence.
+var RedisSnapshotPeriods = map[string]string{
+	"off": "", "1h": "ONE_HOUR", "6h": "SIX_HOURS", "12h": "TWELVE_HOURS", "24h": "TWENTY_FOUR_HOURS",
+}
+
+// RedisSnapshotSettings lists the allowed settings in order, for messages.
+var RedisSnapshotSettings = []string{"off", "1h", "6h", "12h", "24h"}
+
 // Redis is a Memorystore for Redis instance reachable only from the given network, with AUTH and
 // in-transit encryption on. Its AUTH string is kept in a Secret Manager secret (never in a plain
 // output); the server CA certificates are public and exposed as one PEM bundle.
@@ -47,7 +56,13 @@ type RedisArgs struct {
 	MaintenanceDay  string             // MONDAY..SUNDAY
 	MaintenanceHour int                // 0..23, UTC
 	SecretID        string             // Secret Manager secret id for the AUTH string
-	DependsOn       []pulumi.Resource
+	// SnapshotPeriod turns on RDB persistence: one of RedisSnapshotSettings. Memorystore
+	// restarts a BASIC instance empty after maintenance or a failure unless it has snapshots;
+	// with them it reloads the latest one (cloud.google.com/memorystore/docs/redis/about-rdb-snapshots).
+	// Both tiers and every Redis version offered here (7.x) support it.
+	SnapshotPeriod string
+	Labels         map[string]string // see StackLabels
+	DependsOn      []pulumi.Resource
 }
 
 // Validate checks every field and lists every problem.
@@ -77,6 +92,10 @@ func (a RedisArgs) Validate() error {
 	if !secretIDPattern.MatchString(a.SecretID) {
 		p.addf("SecretID %q is not a valid secret id; use 1-255 letters, digits, - or _", a.SecretID)
 	}
+	if _, ok := RedisSnapshotPeriods[a.SnapshotPeriod]; !ok {
+		p.addf("SnapshotPeriod %q is not allowed; use one of %s", a.SnapshotPeriod, strings.Join(RedisSnapshotSettings, ", "))
+	}
+	labelsProblems(&p, a.Labels)
 	return p.err()
 }
 
@@ -89,6 +108,14 @@ func NewRedis(ctx *pulumi.Context, name string, args RedisArgs, opts ...pulumi.R
 	if err := ctx.RegisterComponentResource(typePrefix+"Redis", name, c, opts...); err != nil {
 		return nil, err
 	}
+	// Always sent, also when off: left out, the API keeps whatever mode the instance has.
+	persistence := &redis.InstancePersistenceConfigArgs{PersistenceMode: pulumi.String("DISABLED")}
+	if period := RedisSnapshotPeriods[args.SnapshotPeriod]; period != "" {
+		persistence = &redis.InstancePersistenceConfigArgs{
+			PersistenceMode:   pulumi.String("RDB"),
+			RdbSnapshotPeriod: pulumi.String(period),
+		}
+	}
 	inst, err := redis.NewInstance(ctx, name, &redis.InstanceArgs{
 		Region:                pulumi.String(args.Region),
 		Tier:                  pulumi.String(args.Tier),
@@ -98,6 +125,8 @@ func NewRedis(ctx *pulumi.Context, name string, args RedisArgs, opts ...pulumi.R
 		ConnectMode:           pulumi.String("DIRECT_PEERING"),
 		AuthEnabled:           pulumi.Bool(true),
 		TransitEncryptionMode: pulumi.String("SERVER_AUTHENTICATION"),
+		PersistenceConfig:     persistence,
+		Labels:                labelsInput(args.Labels),
 		MaintenancePolicy: &redis.InstanceMaintenancePolicyArgs{
 			WeeklyMaintenanceWindows: redis.InstanceMaintenancePolicyWeeklyMaintenanceWindowArray{
 				&redis.InstanceMaintenancePolicyWeeklyMaintenanceWindowArgs{
@@ -115,6 +144,7 @@ func NewRedis(ctx *pulumi.Context, name string, args RedisArgs, opts ...pulumi.R
 	secret, err := secretmanager.NewSecret(ctx, name+"-auth", &secretmanager.SecretArgs{
 		SecretId:    pulumi.String(args.SecretID),
 		Replication: &secretmanager.SecretReplicationArgs{Auto: &secretmanager.SecretReplicationAutoArgs{}},
+		Labels:      labelsInput(args.Labels),
 	}, ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ func validRedisArgs() infra.RedisArgs {
 	return infra.RedisArgs{
 		Region: testRegion, Network: pulumi.String("projects/p/global/networks/n"), Tier: "BASIC", SizeGB: 1,
 		Version: "REDIS_7_2", MaintenanceDay: "SUNDAY", MaintenanceHour: 3, SecretID: "redis-auth",
+		SnapshotPeriod: "1h", Labels: testLabels,
 	}
 }
 
@@ -34,6 +35,7 @@ func TestRedisHasAuthTLSAndItsAuthStringOnlyInSecretManager(t *testing.T) {
 			"tier": "STANDARD_HA", "redisVersion": "REDIS_7_2", "transitEncryptionMode": "SERVER_AUTHENTICATION",
 			"authorizedNetwork": "projects/p/global/networks/n", "region": testRegion, "connectMode": "DIRECT_PEERING",
 			"maintenancePolicy.weeklyMaintenanceWindows[0].day": "SUNDAY",
+			"persistenceConfig.persistenceMode": "RDB", "persistenceConfig.rdbSnapshotPeriod": "ONE_HOUR",
 		} {
 			if got := str(inst, path); got != want {
 				t.Errorf("instance %s = %q, want %q", path, got, want)
@@ -48,6 +50,8 @@ func TestRedisHasAuthTLSAndItsAuthStringOnlyInSecretManager(t *testing.T) {
 		}
 
 		secret := res.One(t, "gcp:secretmanager/secret:Secret")
+		checkLabels(t, inst)
+		checkLabels(t, secret)
 		if str(secret, "secretId") != "redis-auth" || !secret.HasInput("replication.auto") {
 			t.Errorf("secret id/replication = %s/%s", secret.InputString("secretId"), secret.InputString("replication"))
 		}
@@ -82,6 +86,20 @@ func TestRedisHasAuthTLSAndItsAuthStringOnlyInSecretManager(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestRedisSnapshotsOffAreSentAsDisabled(t *testing.T) {
+	res := runComponent(t, infratest.Update, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
+		args := validRedisArgs()
+		args.SnapshotPeriod = "off"
+		_, err := infra.NewRedis(ctx, "cache", args)
+		return err
+	})
+	// Left out, the API would keep an instance's RDB mode: off must say DISABLED.
+	inst := res.One(t, "gcp:redis/instance:Instance")
+	if str(inst, "persistenceConfig.persistenceMode") != "DISABLED" || inst.HasInput("persistenceConfig.rdbSnapshotPeriod") {
+		t.Errorf("persistenceConfig = %s, want {persistenceMode: DISABLED}", inst.InputString("persistenceConfig"))
+	}
 }
 
 func TestRedisArgsValidate(t *testing.T) {

@@ -23,6 +23,7 @@ type RegistryArgs struct {
 	RepositoryID string // lowercase letters, digits, -
 	KeepCount    int    // versions kept regardless of age
 	DeleteAfter  string // age after which other versions are deleted, seconds with "s", e.g. "2592000s"
+	Labels       map[string]string // see StackLabels
 	DependsOn    []pulumi.Resource
 }
 
@@ -49,6 +50,7 @@ func (a RegistryArgs) Validate() error {
 	if !durationPattern.MatchString(a.DeleteAfter) {
 		p.addf("DeleteAfter %q is not a duration; use seconds like 2592000s", a.DeleteAfter)
 	}
+	labelsProblems(&p, a.Labels)
 	return p.err()
 }
 
@@ -67,6 +69,7 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 		RepositoryId: pulumi.String(args.RepositoryID),
 		Format:       pulumi.String("DOCKER"),
 		Description:  pulumi.String("cloudrun-affinity app images"),
+		Labels:       labelsInput(args.Labels),
 		CleanupPolicies: artifactregistry.RepositoryCleanupPolicyArray{
 			&artifactregistry.RepositoryCleanupPolicyArgs{
 				Id:     pulumi.String("keep-recent"),

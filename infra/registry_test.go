@@ -10,7 +10,7 @@ import (
 )
 
 func validRegistryArgs() infra.RegistryArgs {
-	return infra.RegistryArgs{Project: testProject, Region: testRegion, RepositoryID: "apps", KeepCount: 10, DeleteAfter: "2592000s"}
+	return infra.RegistryArgs{Project: testProject, Region: testRegion, RepositoryID: "apps", KeepCount: 10, DeleteAfter: "2592000s", Labels: testLabels}
 }
 
 func TestRegistryIsDockerWithKeepRecentCleanupAndUrl(t *testing.T) {
@@ -34,6 +34,7 @@ func TestRegistryIsDockerWithKeepRecentCleanupAndUrl(t *testing.T) {
 		if str(repo, "cleanupPolicies[1].action") != "DELETE" || str(repo, "cleanupPolicies[1].condition.olderThan") != "2592000s" {
 			t.Errorf("delete policy = %s", repo.InputString("cleanupPolicies[1]"))
 		}
+		checkLabels(t, repo)
 		if v, ok := boolean(repo, "cleanupPolicyDryRun"); !ok || v {
 			t.Errorf("cleanupPolicyDryRun = %s, want false (policies enforced)", repo.InputString("cleanupPolicyDryRun"))
 		}

@@ -16,10 +16,25 @@ const (
 	IngressLoadBalancerOnly = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
 	// RequestTimeout is Cloud Run's maximum: it bounds every WebSocket connection.
 	RequestTimeout = "3600s"
-	// HealthPath answers without touching Redis or Firestore, so a data-store blip does not
-	// make Cloud Run restart instances.
-	HealthPath    = "/healthz"
+	// HealthPath (the liveness probe) answers without touching Redis or Firestore, so a
+	// data-store blip does not make Cloud Run restart instances.
+	HealthPath = "/healthz"
+	// StartupPath answers 200 only once Redis answers through the app's own client: Direct VPC
+	// egress can take a minute or more to connect at instance start, and Google recommends a
+	// startup probe that exercises an egress destination
+	// (cloud.google.com/run/docs/configuring/vpc-direct-vpc#limitations).
+	StartupPath   = "/startupz"
 	ContainerPort = 8080
+)
+
+// The startup probe's budget: Cloud Run allows failureThreshold × periodSeconds up to 240 s
+// for services (v2 API reference, Probe), and stops the instance when it is spent. 60 × 4 s
+// tolerates Direct VPC egress taking minutes to connect; each try times out after 3 s (the
+// app's own Redis check gives up after 2 s).
+const (
+	startupPeriodSeconds    = 4
+	startupTimeoutSeconds   = 3
+	startupFailureThreshold = 60
 )
 
 // Allowed CPU limits (Cloud Run's values for one container).
@@ -30,7 +45,9 @@ var ServiceCPUs = []string{"1", "2", "4", "6", "8"}
 type Service struct {
 	pulumi.ResourceState
 	Name pulumi.StringOutput `pulumi:"name"`
-	Uri  pulumi.StringOutput `pulumi:"uri"`
+	// Uri is the run.app URL. The stack disables it (defaultUriDisabled), so it does not
+	// answer: the load balancer is the only way in.
+	Uri pulumi.StringOutput `pulumi:"uri"`
 }
 
 // ServiceArgs configures the service and the app's environment.
@@ -39,8 +56,10 @@ type ServiceArgs struct {
 	Region         string
 	Image          pulumi.StringInput
 	ServiceAccount pulumi.StringInput // email of the runtime identity
-	Network        pulumi.StringInput // VPC id for Direct VPC egress
-	Subnet         pulumi.StringInput
+	// Network and Subnet are the VPC network and subnet names (not ids) for Direct VPC egress:
+	// see NewService for why the name.
+	Network pulumi.StringInput
+	Subnet  pulumi.StringInput
 
 	RedisAddr          pulumi.StringInput // host:port
 	RedisCACerts       pulumi.StringInput // PEM bundle
@@ -54,6 +73,10 @@ type ServiceArgs struct {
 	CPU                string // one of ServiceCPUs
 	Memory             string // e.g. 512Mi, 1Gi
 	DeletionProtection bool
+	// CPUAlwaysAllocated keeps CPU allocated outside requests (instance-based billing); false
+	// allocates it only while requests (WebSockets included) are served.
+	CPUAlwaysAllocated bool
+	Labels             map[string]string // see StackLabels
 
 	// DependsOn: the Cloud Run API and the identity's grants, which the data flow does not show.
 	DependsOn []pulumi.Resource
@@ -133,6 +156,7 @@ func (a ServiceArgs) Validate() error {
 	} else if err := MemoryFitsCPU(a.CPU, a.Memory); err != nil {
 		p.addf("Memory %v", err)
 	}
+	labelsProblems(&p, a.Labels)
 	return p.err()
 }
 
@@ -162,13 +186,21 @@ func NewService(ctx *pulumi.Context, name string, args ServiceArgs, opts ...pulu
 		envVar("COOKIE_SECURE", pulumi.String("true")),
 	}
 	// Deliberately not set, so a second preview after `up` shows no diff: LaunchStage (the API
-	// rewrites it), Labels/Annotations (the API and gcloud add their own), Client/ClientVersion,
-	// the port name, probe ports and CpuIdle/StartupCpuBoost (the API fills in defaults).
+	// rewrites it), Annotations (gcloud adds its own), Client/ClientVersion, the port name and
+	// probe ports (the API fills in defaults). Labels are set: in pulumi-gcp v8 they are
+	// non-authoritative, so labels the API adds do not diff.
 	svc, err := cloudrunv2.NewService(ctx, name, &cloudrunv2.ServiceArgs{
 		Location:           pulumi.String(args.Region),
 		Ingress:            pulumi.String(IngressLoadBalancerOnly),
 		InvokerIamDisabled: pulumi.Bool(true), // public behind the LB; ingress keeps everyone else out
+		// No run.app URL: traffic comes only through Cloud Load Balancing
+		// (cloud.google.com/run/docs/triggering/https-request, "disable the default URL"), so
+		// nothing bypasses the certificate, redirect and Cloud Armor. GA since 2025-09, no
+		// launchStage needed (terraform-provider-google-beta a73b8c81, "Remove the beta label
+		// from url disabled", which also dropped launch_stage from its acceptance test).
+		DefaultUriDisabled: pulumi.Bool(true),
 		DeletionProtection: pulumi.Bool(args.DeletionProtection),
+		Labels:             labelsInput(args.Labels),
 		Template: &cloudrunv2.ServiceTemplateArgs{
 			ServiceAccount:                args.ServiceAccount,
 			SessionAffinity:               pulumi.Bool(true),
@@ -178,6 +210,11 @@ func NewService(ctx *pulumi.Context, name string, args ServiceArgs, opts ...pulu
 				MinInstanceCount: pulumi.Int(args.MinInstances),
 				MaxInstanceCount: pulumi.Int(args.MaxInstances),
 			},
+			// Names, not ids: the provider keeps what the API returns and has no diff suppression
+			// on these fields, and the API echoes the form it was given. The provider's own
+			// acceptance tests pass names (network = "default", subnetwork = "default" in
+			// TestAccCloudRunV2Service_cloudrunv2ServiceDirectvpcExample) and require an empty
+			// plan after apply; no test there passes full ids. Both are in this project and region.
 			VpcAccess: &cloudrunv2.ServiceTemplateVpcAccessArgs{
 				Egress: pulumi.String("PRIVATE_RANGES_ONLY"),
 				NetworkInterfaces: cloudrunv2.ServiceTemplateVpcAccessNetworkInterfaceArray{
@@ -193,13 +230,19 @@ func NewService(ctx *pulumi.Context, name string, args ServiceArgs, opts ...pulu
 					Ports: &cloudrunv2.ServiceTemplateContainerPortsArgs{ContainerPort: pulumi.Int(ContainerPort)},
 					Resources: &cloudrunv2.ServiceTemplateContainerResourcesArgs{
 						Limits: pulumi.StringMap{"cpu": pulumi.String(args.CPU), "memory": pulumi.String(args.Memory)},
+						// With limits set, cpuIdle left unset means CPU always allocated
+						// (instance-based billing): the schema says it "must be explicitly set
+						// to true to preserve the default behavior" when resources is set.
+						CpuIdle: pulumi.Bool(!args.CPUAlwaysAllocated),
+						// More CPU while an instance starts: shorter cold starts.
+						StartupCpuBoost: pulumi.Bool(true),
 					},
 					Envs: env,
 					StartupProbe: &cloudrunv2.ServiceTemplateContainerStartupProbeArgs{
-						HttpGet:          &cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs{Path: pulumi.String(HealthPath)},
-						PeriodSeconds:    pulumi.Int(2),
-						TimeoutSeconds:   pulumi.Int(1),
-						FailureThreshold: pulumi.Int(30),
+						HttpGet:          &cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs{Path: pulumi.String(StartupPath)},
+						PeriodSeconds:    pulumi.Int(startupPeriodSeconds),
+						TimeoutSeconds:   pulumi.Int(startupTimeoutSeconds),
+						FailureThreshold: pulumi.Int(startupFailureThreshold),
 					},
 					LivenessProbe: &cloudrunv2.ServiceTemplateContainerLivenessProbeArgs{
 						HttpGet:          &cloudrunv2.ServiceTemplateContainerLivenessProbeHttpGetArgs{Path: pulumi.String(HealthPath)},

@@ -16,14 +16,15 @@ func validServiceArgs() infra.ServiceArgs {
 		Project: testProject, Region: testRegion,
 		Image:              pulumi.String("europe-west1-docker.pkg.dev/p/r/app@sha256:" + strings.Repeat("a", 64)),
 		ServiceAccount:     pulumi.String("sa@p.iam.gserviceaccount.com"),
-		Network:            pulumi.String("projects/p/global/networks/n"),
-		Subnet:             pulumi.String("projects/p/regions/r/subnetworks/s"),
+		Network:            pulumi.String("n"),
+		Subnet:             pulumi.String("s"),
 		RedisAddr:          pulumi.String("10.0.0.3:6378"),
 		RedisCACerts:       pulumi.String("PEM"),
 		RedisSecretID:      pulumi.String("redis-auth"),
 		RedisSecretVersion: pulumi.String("1"),
 		FirestoreDatabase:  pulumi.String("affinity-dev-abcdef"),
 		MinInstances:       0, MaxInstances: 3, Concurrency: 80, CPU: "1", Memory: "512Mi",
+		Labels: testLabels,
 	}
 }
 
@@ -48,9 +49,9 @@ func TestServiceHasAffinityLBOnlyIngressVPCEgressAndProbes(t *testing.T) {
 			"template.timeout":          "3600s",
 			"template.serviceAccount":   "sa@p.iam.gserviceaccount.com",
 			"template.vpcAccess.egress": "PRIVATE_RANGES_ONLY",
-			"template.vpcAccess.networkInterfaces[0].network":    "projects/p/global/networks/n",
-			"template.vpcAccess.networkInterfaces[0].subnetwork": "projects/p/regions/r/subnetworks/s",
-			"template.containers[0].startupProbe.httpGet.path":   "/healthz",
+			"template.vpcAccess.networkInterfaces[0].network":    "n",
+			"template.vpcAccess.networkInterfaces[0].subnetwork": "s",
+			"template.containers[0].startupProbe.httpGet.path":   "/startupz",
 			"template.containers[0].livenessProbe.httpGet.path":  "/healthz",
 			"template.containers[0].resources.limits.cpu":        "1",
 			"template.containers[0].resources.limits.memory":     "512Mi",
@@ -62,6 +63,8 @@ func TestServiceHasAffinityLBOnlyIngressVPCEgressAndProbes(t *testing.T) {
 		for path, want := range map[string]float64{
 			"template.scaling.minInstanceCount": 1, "template.scaling.maxInstanceCount": 7,
 			"template.maxInstanceRequestConcurrency": 50, "template.containers[0].ports.containerPort": 8080,
+			"template.containers[0].startupProbe.periodSeconds": 4, "template.containers[0].startupProbe.failureThreshold": 60,
+			"template.containers[0].startupProbe.timeoutSeconds": 3,
 		} {
 			if got := num(svc, path); got != want {
 				t.Errorf("%s = %v, want %v", path, got, want)
@@ -73,6 +76,15 @@ func TestServiceHasAffinityLBOnlyIngressVPCEgressAndProbes(t *testing.T) {
 		if v, ok := boolean(svc, "deletionProtection"); !ok || !v {
 			t.Errorf("deletionProtection = %s, want the configured true", svc.InputString("deletionProtection"))
 		}
+		for path, want := range map[string]bool{
+			"defaultUriDisabled": true, "template.containers[0].resources.cpuIdle": true,
+			"template.containers[0].resources.startupCpuBoost": true,
+		} {
+			if v, ok := boolean(svc, path); !ok || v != want {
+				t.Errorf("%s = %s, want %v", path, svc.InputString(path), want)
+			}
+		}
+		checkLabels(t, svc)
 		env := envOf(t, svc)
 		for name, want := range map[string]string{
 			"REDIS_ADDR": "10.0.0.3:6378", "REDIS_TLS_CA": "PEM", "GOOGLE_CLOUD_PROJECT": testProject,
@@ -114,6 +126,19 @@ func envOf(t *testing.T, svc infratest.Resource) map[string]string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+func TestServiceAlwaysAllocatedCPUIsInstanceBilled(t *testing.T) {
+	res := runComponent(t, infratest.Update, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
+		args := validServiceArgs()
+		args.CPUAlwaysAllocated = true
+		_, err := infra.NewService(ctx, "app", args)
+		return err
+	})
+	svc := res.One(t, "gcp:cloudrunv2/service:Service")
+	if v, ok := boolean(svc, "template.containers[0].resources.cpuIdle"); !ok || v {
+		t.Errorf("cpuIdle = %s, want false with CPUAlwaysAllocated", svc.InputString("template.containers[0].resources.cpuIdle"))
+	}
+}
+
 func TestServiceArgsValidate(t *testing.T) {
 	checkValidation(t, validServiceArgs(), []validationCase[infra.ServiceArgs]{
 		{"negative min", func(a *infra.ServiceArgs) { a.MinInstances = -1 }, []string{"MinInstances -1", "0 or more"}},
@@ -127,6 +152,8 @@ func TestServiceArgsValidate(t *testing.T) {
 		{"below Cloud Run's minimum", func(a *infra.ServiceArgs) { a.Memory = "64Mi" }, []string{`Memory "64Mi"`, "128Mi to 4Gi"}},
 		{"no image", func(a *infra.ServiceArgs) { a.Image = nil }, []string{"Image is required"}},
 		{"no region", func(a *infra.ServiceArgs) { a.Region = "" }, []string{"Region is required"}},
+		{"no stack labels", func(a *infra.ServiceArgs) { a.Labels = map[string]string{"team": "x"} }, []string{`Labels must include "app"`}},
+		{"bad label", func(a *infra.ServiceArgs) { a.Labels = infra.StackLabels("a", "b", map[string]string{"Team": "x"}) }, []string{`Labels: key "Team"`}},
 	})
 	checkRefusesBadArgs(t, `service "app": MinInstances -1`, func(ctx *pulumi.Context) error {
 		a := validServiceArgs()

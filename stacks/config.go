@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"regexp"
 	"sort"
@@ -31,13 +30,17 @@ type Config struct {
 	Concurrency        int
 	CPU                string
 	Memory             string
+	CPUAlwaysAllocated bool
 	DeletionProtection bool // Cloud Run service
+	// RuntimeServiceAccount is an existing account to run as; "" creates one (see infra.Identity).
+	RuntimeServiceAccount string
 
 	RedisTier            string
 	RedisSizeGB          int
 	RedisVersion         string
 	RedisMaintenanceDay  string
 	RedisMaintenanceHour int
+	RedisSnapshotPeriod  string
 
 	FirestoreLocation         string // defaults to Region
 	FirestorePITR             bool
@@ -49,44 +52,54 @@ type Config struct {
 	RateLimitPerMinute int
 
 	RegistryKeepCount int
+
+	// Labels are the user's own labels for every labelable resource (app, stack and
+	// managed-by are added by the stack).
+	Labels map[string]string
 }
 
-// Key describes one config key for errors and the README table.
+// Key describes one config key: its type and default as Pulumi.yaml declares them (a test
+// keeps the two equal) and a description for `pulumi new`, `pulumi config` and errors.
 type Key struct {
-	Name    string
-	Default string
-	Allowed string
+	Name string
+	// Type is Pulumi's config type: string, integer, boolean or object.
+	Type string
+	// Default is the value used when the key is unset, as a YAML/JSON literal; "" when the
+	// default depends on another key (Description says which).
+	Default     any
+	Description string
 }
 
-// Keys are the keys under the project namespace, with defaults and allowed values.
+// Keys are the keys under the project namespace.
 var Keys = []Key{
-	{"image", `""`, `an image reference to deploy instead of app/; "" builds app/ and pushes it by digest`},
-	{"domain", `""`, `lowercase DNS name; "" uses <ip>.nip.io`},
-	{"lbAffinity", infra.AffinityGAESA, strings.Join(infra.LBAffinities, ", ")},
-	{"minInstances", "0", "0 or more"},
-	{"maxInstances", "3", "1 or more, at least minInstances"},
-	{"concurrency", "80", "1..1000"},
-	{"cpu", "1", strings.Join(infra.ServiceCPUs, ", ")},
-	{"memory", "512Mi", "NMi or NGi, within the range Cloud Run allows for cpu"},
-	{"deletionProtection", "true", "true, false"},
-	{"redisTier", "BASIC", strings.Join(infra.RedisTiers, ", ")},
-	{"redisSizeGb", "1", "1..300"},
-	{"redisVersion", "REDIS_7_2", strings.Join(infra.RedisVersions, ", ")},
-	{"redisMaintenanceDay", "SUNDAY", "MONDAY..SUNDAY"},
-	{"redisMaintenanceHour", "3", "0..23 (UTC)"},
-	{"firestoreLocation", "gcp:region", "a Firestore location (region or nam5, eur3)"},
-	{"firestorePitr", "true", "true, false"},
-	{"firestoreDeleteProtection", "true", "true, false"},
-	{"subnetCidr", "10.8.0.0/24", "IPv4 CIDR, /26 or larger, at least 2 addresses per maxInstances"},
-	{"cloudArmor", "false", "true, false"},
-	{"rateLimitPerMinute", "600", "1..1000000 (per client IP, with cloudArmor)"},
-	{"registryKeepCount", "10", "1 or more"},
+	{"image", "string", "", `Image to deploy instead of app/ (REGISTRY/PATH[:TAG|@sha256:DIGEST]); "" builds app/ and deploys it by digest`},
+	{"domain", "string", "", `Lowercase DNS name for the certificate, whose A record you point at ipAddress; "" uses <ip>.nip.io`},
+	{"lbAffinity", "string", infra.AffinityGAESA, "Load balancer session affinity: " + strings.Join(infra.LBAffinities, " or ") + " (see README)"},
+	{"minInstances", "integer", 0, "Minimum Cloud Run instances, 0..1000"},
+	{"maxInstances", "integer", 3, "Maximum Cloud Run instances, 1..1000, at least minInstances"},
+	{"concurrency", "integer", 80, "Concurrent requests per instance, 1..1000"},
+	{"cpu", "string", "1", "CPU limit per instance: " + strings.Join(infra.ServiceCPUs, ", ")},
+	{"memory", "string", "512Mi", "Memory limit per instance (NMi or NGi) within Cloud Run's range for cpu"},
+	{"cpuAlwaysAllocated", "boolean", false, "Keep CPU allocated outside requests (instance-based billing); false bills only while requests run"},
+	{"deletionProtection", "boolean", true, "Refuse to delete the Cloud Run service"},
+	{"runtimeServiceAccount", "string", "", `Email of an existing service account to run as (the CI bootstrap creates one); "" creates affinity-run-<stack>`},
+	{"redisTier", "string", "BASIC", "Memorystore tier: " + strings.Join(infra.RedisTiers, " or ")},
+	{"redisSizeGb", "integer", 1, "Memorystore size in GB, 1..300"},
+	{"redisVersion", "string", "REDIS_7_2", "Redis version: " + strings.Join(infra.RedisVersions, " or ")},
+	{"redisMaintenanceDay", "string", "SUNDAY", "Weekly maintenance day, MONDAY..SUNDAY"},
+	{"redisMaintenanceHour", "integer", 3, "Maintenance start hour, 0..23 (UTC)"},
+	{"redisSnapshotPeriod", "string", "1h", "RDB snapshots, so a restart reloads sessions: " + strings.Join(infra.RedisSnapshotSettings, ", ")},
+	{"firestoreLocation", "string", "", "Firestore location: a region or nam5/eur3; defaults to gcp:region"},
+	{"firestorePitr", "boolean", true, "Firestore point-in-time recovery"},
+	{"firestoreDeleteProtection", "boolean", true, "Firestore delete protection; destroy then leaves the database (and its TTL policy) in place"},
+	{"subnetCidr", "string", "10.8.0.0/24", "IPv4 range of the Direct VPC egress subnet, /26 or larger, 4 addresses per maxInstances in blocks of 16"},
+	{"cloudArmor", "boolean", false, "Cloud Armor per-client-IP rate limit"},
+	{"rateLimitPerMinute", "integer", 600, "Requests per minute per client IP with cloudArmor, 1..1000000"},
+	{"registryKeepCount", "integer", 10, "Image versions the registry cleanup keeps, 1..1000"},
+	{"labels", "object", map[string]any{}, "Labels for every resource that takes labels (lowercase keys and values); app, stack and managed-by are set by the stack"},
 }
 
 var imagePattern = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$`)
-
-// maxStackSlug keeps "cloudrun-affinity-<stack>" within Artifact Registry's 63 characters.
-const maxStackSlug = 40
 
 // LoadConfig reads and validates the whole configuration. The error lists every bad key.
 func LoadConfig(ctx *pulumi.Context) (Config, error) {
@@ -109,13 +122,16 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	c.Concurrency = r.integer("concurrency", 80, 1, 1000)
 	c.CPU = r.oneOf("cpu", "1", infra.ServiceCPUs...)
 	c.Memory = r.str("memory", "512Mi")
+	c.CPUAlwaysAllocated = r.boolean("cpuAlwaysAllocated", false)
 	c.DeletionProtection = r.boolean("deletionProtection", true)
+	c.RuntimeServiceAccount = r.str("runtimeServiceAccount", "")
 	c.RedisTier = r.oneOf("redisTier", "BASIC", infra.RedisTiers...)
 	c.RedisSizeGB = r.integer("redisSizeGb", 1, 1, 300)
 	c.RedisVersion = r.oneOf("redisVersion", "REDIS_7_2", infra.RedisVersions...)
 	c.RedisMaintenanceDay = r.oneOf("redisMaintenanceDay", "SUNDAY",
 		"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 	c.RedisMaintenanceHour = r.integer("redisMaintenanceHour", 3, 0, 23)
+	c.RedisSnapshotPeriod = r.oneOf("redisSnapshotPeriod", "1h", infra.RedisSnapshotSettings...)
 	c.FirestoreLocation = r.str("firestoreLocation", c.Region)
 	c.FirestorePITR = r.boolean("firestorePitr", true)
 	c.FirestoreDeleteProtection = r.boolean("firestoreDeleteProtection", true)
@@ -123,6 +139,7 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	c.CloudArmor = r.boolean("cloudArmor", false)
 	c.RateLimitPerMinute = r.integer("rateLimitPerMinute", 600, 1, 1000000)
 	c.RegistryKeepCount = r.integer("registryKeepCount", 10, 1, 1000)
+	c.Labels = r.labels("labels")
 
 	// Cross-field and format checks, with the user's key names.
 	if c.MaxInstances < c.MinInstances {
@@ -140,20 +157,15 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 		// Cloud Run would reject the revision only after Redis, Firestore and the rest exist.
 		r.fail(r.key("memory"), err.Error())
 	}
-	if pre, err := netip.ParsePrefix(c.SubnetCIDR); err != nil || !pre.Addr().Is4() || pre.Bits() > 26 || pre.Masked() != pre {
-		r.fail(r.key("subnetCidr"), fmt.Sprintf("%q is not allowed; use an IPv4 network range of /26 or larger, e.g. 10.8.0.0/24", c.SubnetCIDR))
-	} else if usable := 1<<(32-pre.Bits()) - 4; 2*c.MaxInstances > usable {
-		// Direct VPC egress takes about two addresses per instance (more during a rollout);
-		// Google reserves four per subnet. A full subnet stops scale-out with no other sign.
-		r.fail(r.key("subnetCidr"), fmt.Sprintf("%q has %d usable addresses, too few for maxInstances %d (Direct VPC egress needs about 2 per instance); use a larger range or fewer instances", c.SubnetCIDR, usable, c.MaxInstances))
+	// A full subnet stops scale-out and rollouts with no other sign.
+	if err := infra.SubnetFits(c.SubnetCIDR, c.MaxInstances); err != nil {
+		r.fail(r.key("subnetCidr"), err.Error())
+	}
+	if c.RuntimeServiceAccount != "" && !infra.ValidServiceAccountEmail(c.RuntimeServiceAccount) {
+		r.fail(r.key("runtimeServiceAccount"), fmt.Sprintf("%q is not a service account email; use NAME@PROJECT.iam.gserviceaccount.com, or \"\" to create one", c.RuntimeServiceAccount))
 	}
 	if c.FirestoreLocation == "" {
 		r.fail(r.key("firestoreLocation"), "is empty; use a region (e.g. europe-west1) or nam5/eur3")
-	}
-	// Physical names carry the stack name (Artifact Registry repository ids stop at 63
-	// characters, Firestore database ids at 63 with their suffix): refuse before registering.
-	if st := slug(ctx.Stack()); st == "" || len(st) > maxStackSlug {
-		r.fail("stack name", fmt.Sprintf("%q is not allowed; use 1-%d letters, digits, - or _ (it is part of resource names)", ctx.Stack(), maxStackSlug))
 	}
 	r.unknownKeys()
 	return c, r.err()
@@ -172,7 +184,7 @@ func (r *reader) unknownKeys() {
 		return
 	}
 	known := map[string]bool{}
-	var names []string
+	names := []string{}
 	for _, k := range Keys {
 		known[r.key(k.Name)] = true
 		names = append(names, k.Name)
@@ -245,6 +257,24 @@ func (r *reader) boolean(k string, def bool) bool {
 		return def
 	}
 	return b
+}
+
+// labels reads a map of label keys to values: a YAML map in the stack file reaches the
+// program as a JSON object.
+func (r *reader) labels(k string) map[string]string {
+	s, ok := r.ctx.GetConfig(r.key(k))
+	if !ok || strings.TrimSpace(s) == "" {
+		return map[string]string{}
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		r.fail(r.key(k), fmt.Sprintf("%q is not a map of label keys to string values; e.g. labels: {team: shop, env: prod}", s))
+		return map[string]string{}
+	}
+	for _, msg := range infra.LabelProblems(m) {
+		r.fail(r.key(k), msg)
+	}
+	return m
 }
 
 func (r *reader) err() error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -32,10 +33,12 @@ func TestConfigDefaults(t *testing.T) {
 		Project: "p", Region: "us-central1", Image: "", LBAffinity: "gaesa",
 		MinInstances: 0, MaxInstances: 3, Concurrency: 80, CPU: "1", Memory: "512Mi", DeletionProtection: true,
 		RedisTier: "BASIC", RedisSizeGB: 1, RedisVersion: "REDIS_7_2", RedisMaintenanceDay: "SUNDAY", RedisMaintenanceHour: 3,
-		FirestoreLocation: "us-central1", FirestorePITR: true, FirestoreDeleteProtection: true,
+		RedisSnapshotPeriod: "1h",
+		FirestoreLocation:   "us-central1", FirestorePITR: true, FirestoreDeleteProtection: true,
 		SubnetCIDR: "10.8.0.0/24", RateLimitPerMinute: 600, RegistryKeepCount: 10,
+		Labels: map[string]string{},
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
 	}
 }
@@ -96,7 +99,13 @@ func TestBadConfigFailsWithTheMessageAUserNeeds(t *testing.T) {
 		{"bad domain", base.With(ns+"domain", "https://shop.example.com"), []string{ns + "domain", "nip.io"}},
 		{"bad image", base.With(ns+"image", "not an image"), []string{ns + "image", "REGISTRY/PATH"}},
 		{"small subnet", base.With(ns+"subnetCidr", "10.0.0.0/28"), []string{ns + "subnetCidr", "/26 or larger"}},
-		{"subnet too small for maxInstances", base.With(ns+"subnetCidr", "10.0.0.0/26", ns+"maxInstances", "31"), []string{ns + "subnetCidr", "60 usable addresses", "maxInstances 31"}},
+		{"subnet too small for maxInstances", base.With(ns+"subnetCidr", "10.0.0.0/26", ns+"maxInstances", "13"),
+			[]string{ns + "subnetCidr", "3 blocks of 16 addresses", "enough for 12 instances", "maxInstances 13", "twice that while a rollout", "vpc-direct-vpc", "use a /25 or larger"}},
+		{"bad label", base.With(ns+"labels", `{"Team":"shop","env":"Prod","app":"x"}`),
+			[]string{ns + "labels", `key "Team" is not allowed`, `value "Prod" of "env"`, `key "app" is set by the stack`}},
+		{"labels not a map", base.With(ns+"labels", `["team"]`), []string{ns + "labels", "map of label keys"}},
+		{"bad snapshot period", base.With(ns+"redisSnapshotPeriod", "2h"), []string{ns + "redisSnapshotPeriod", "off, 1h, 6h, 12h, 24h"}},
+		{"bad runtime account", base.With(ns+"runtimeServiceAccount", "me@example.com"), []string{ns + "runtimeServiceAccount", "iam.gserviceaccount.com"}},
 		{"bad memory", base.With(ns+"memory", "1GB"), []string{ns + "memory", "512Mi"}},
 		{"bad cpu", base.With(ns+"cpu", "3"), []string{ns + "cpu", "1, 2, 4, 6, 8"}},
 		{"memory too small for the cpu", base.With(ns+"cpu", "4"), []string{ns + "memory", `"512Mi" does not fit 4 CPU`, "2Gi to 16Gi"}},
@@ -119,21 +128,6 @@ func TestBadConfigFailsWithTheMessageAUserNeeds(t *testing.T) {
 	}
 }
 
-func TestStackNameTooLongForResourceNamesIsRefusedBeforeAnyResource(t *testing.T) {
-	cfg := infratest.Config{"gcp:project": "p", "gcp:region": "europe-west1"}
-	long := strings.Repeat("s", maxStackSlug+1)
-	res, err := infratest.Run(infratest.Preview, program, infratest.WithConfig(cfg), infratest.WithStack(long))
-	if err == nil || !strings.Contains(err.Error(), "stack name") || !strings.Contains(err.Error(), long) {
-		t.Fatalf("a %d-character stack name: err = %v, want one naming the stack name", len(long), err)
-	}
-	if n := len(res.Resources()); n != 0 {
-		t.Errorf("%d resources registered; want none", n)
-	}
-	if _, err := infratest.Run(infratest.Preview, program, infratest.WithConfig(cfg), infratest.WithStack(long[1:])); err != nil {
-		t.Errorf("a %d-character stack name is refused: %v", maxStackSlug, err)
-	}
-}
-
 func TestBadConfigListsEveryProblemInOneError(t *testing.T) {
 	cfg := infratest.Config{
 		"gcp:region":       "europe-west1",
@@ -149,23 +143,6 @@ func TestBadConfigListsEveryProblemInOneError(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error does not list %s:\n%v", w, err)
 		}
-	}
-}
-
-func TestAccountIDAndSlugFitGoogleLimits(t *testing.T) {
-	for stack, want := range map[string]string{
-		"dev":                           "affinity-run-dev",
-		"Feature_Branch.42":             "affinity-run-feature-branch-42",
-		"a-very-long-stack-name-indeed": "affinity-run-a-very-lon-7b6e52",
-	} {
-		if got := accountID(slug(stack)); got != want || len(got) > 30 {
-			t.Errorf("accountID(slug(%q)) = %q, want %q", stack, got, want)
-		}
-	}
-	// Long stack names that share a prefix must not share a service account.
-	a, b := accountID("production-europe-west1"), accountID("production-europe-west4")
-	if a == b || len(a) > 30 || len(b) > 30 {
-		t.Errorf("accountID collides or is too long: %q and %q", a, b)
 	}
 }
 

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -8,6 +11,15 @@ import (
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/artifactregistry"
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/cloudrunv2"
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/compute"
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/firestore"
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/projects"
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/redis"
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/secretmanager"
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/serviceaccount"
+	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 )
 
 const (
@@ -148,6 +160,15 @@ func TestServiceAccountHoldsExactlyTwoRoles(t *testing.T) {
 			if !res.One(t, g).DependsOn(sa.URN) {
 				t.Errorf("%s is not granted to the runtime service account", g)
 			}
+		}
+		// Firestore data access only on the stack's database.
+		data := res.One(t, "gcp:projects/iAMMember:IAMMember")
+		db := res.One(t, "gcp:firestore/database:Database")
+		if !data.DependsOn(db.URN) || str(data, "condition.title") == "" {
+			t.Errorf("datastore.user is not conditioned on the database: condition %s", data.InputString("condition"))
+		}
+		if want := infra.DatabaseCondition(s.cfg["gcp:project"], str(db, "name")); mode == infratest.Update && str(data, "condition.expression") != want {
+			t.Errorf("datastore.user condition %q, want %q", str(data, "condition.expression"), want)
 		}
 		svc := res.One(t, runService)
 		if !svc.DependsOn(sa.URN) {
@@ -298,9 +319,10 @@ func TestAppReceivesTheEnvironmentContract(t *testing.T) {
 
 func TestExportsAreComplete(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		for _, k := range []string{"url", "ipAddress", "serviceName", "serviceUri", "redisHost", "firestoreDatabase", "imageRepository", "lbAffinity"} {
+		for _, k := range []string{"url", "ipAddress", "serviceName", "serviceUri", "runtimeServiceAccount", "backendService",
+			"certificate", "network", "redisHost", "redisPort", "firestoreDatabase", "imageRepository", "lbAffinity"} {
 			v := res.Export(t, k)
-			if mode == infratest.Update && (!v.Known || v.String() == "") {
+			if mode == infratest.Update && (!v.Known || fmt.Sprint(v.Value) == "") {
 				t.Errorf("export %s = %+v, want a value after update", k, v)
 			}
 			if v.Secret {
@@ -329,6 +351,23 @@ func TestExportsAreComplete(t *testing.T) {
 		if got := res.Export(t, "ipAddress").String(); got != infratest.AddressIP {
 			t.Errorf("ipAddress = %q", got)
 		}
+		// The names gcloud takes, from the resources they name.
+		for export, typ := range map[string]string{
+			"backendService": backendService,
+			"certificate":    "gcp:compute/managedSslCertificate:ManagedSslCertificate",
+			"network":        "gcp:compute/network:Network",
+		} {
+			name, _ := res.One(t, typ).Output("name")
+			if got := res.Export(t, export).String(); got != name.StringValue() {
+				t.Errorf("%s = %q, want the %s name %q", export, got, typ, name.StringValue())
+			}
+		}
+		if got, _ := res.One(t, "gcp:serviceaccount/account:Account").Output("email"); res.Export(t, "runtimeServiceAccount").String() != got.StringValue() {
+			t.Errorf("runtimeServiceAccount = %q, want %q", res.Export(t, "runtimeServiceAccount").String(), got.StringValue())
+		}
+		if got := fmt.Sprint(res.Export(t, "redisPort").Value); got != "6378" {
+			t.Errorf("redisPort = %q, want 6378 (Memorystore's TLS port)", got)
+		}
 	})
 }
 
@@ -337,9 +376,8 @@ func TestExportsAreComplete(t *testing.T) {
 func TestNoInputsTheCloudRewrites(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
 		svc := res.One(t, runService)
-		for _, k := range []string{"launchStage", "labels", "annotations", "client", "clientVersion", "scaling",
+		for _, k := range []string{"launchStage", "annotations", "client", "clientVersion", "scaling",
 			"template.labels", "template.annotations", "template.revision", "template.containers[0].ports.name",
-			"template.containers[0].resources.cpuIdle", "template.containers[0].resources.startupCpuBoost",
 			"template.containers[0].startupProbe.httpGet.port", "template.containers[0].livenessProbe.httpGet.port"} {
 			if svc.HasInput(k) {
 				t.Errorf("Cloud Run service sets %s = %s", k, svc.InputString(k))
@@ -356,10 +394,204 @@ func TestNoInputsTheCloudRewrites(t *testing.T) {
 				t.Errorf("security policy lacks the default rule the API would add")
 			}
 		}
-		for _, r := range res.Resources() {
-			if r.HasInput("labels") {
-				t.Errorf("%s %q sets labels %s", r.Type, r.Name, r.InputString("labels"))
+		// A description on the global address would replace it (ForceNew), and none was set
+		// when the stack's address was created.
+		if a := res.One(t, "gcp:compute/globalAddress:GlobalAddress"); a.HasInput("description") {
+			t.Errorf("global address sets description %s", a.InputString("description"))
+		}
+	})
+}
+
+// TestSecondRunSendsTheSameInputs: the program is deterministic, so a preview after `up`
+// compares the inputs `up` sent with the same inputs (the API's echo is the other half:
+// TestNoInputsTheCloudRewrites).
+func TestSecondRunSendsTheSameInputs(t *testing.T) {
+	for _, s := range scenarios(t) {
+		t.Run(s.name, func(t *testing.T) {
+			byURN := func(state []infratest.StateResource) map[string]infratest.StateResource {
+				m := map[string]infratest.StateResource{}
+				for _, r := range state {
+					m[r.URN] = r
+				}
+				return m
 			}
+			first := byURN(s.run(t, infratest.Update).State())
+			second := byURN(infratest.MustRun(t, infratest.Update, program, infratest.WithConfig(s.cfg), infratest.WithStack(s.stack)).State())
+			for urn, r := range first {
+				if !reflect.DeepEqual(r, second[urn]) {
+					t.Errorf("%s: inputs differ between two runs:\n%v\n%v", urn, r.Inputs, second[urn].Inputs)
+				}
+			}
+			if len(first) != len(second) {
+				t.Errorf("%d resources, then %d", len(first), len(second))
+			}
+		})
+	}
+}
+
+// resourceTypes maps every resource type the stack registers to its SDK struct, so tests can
+// ask the SDK itself what a type supports (TestEveryLabelableResourceCarriesTheStackLabels).
+// TestEveryRegisteredTypeIsInResourceTypes keeps it complete.
+var resourceTypes = map[string]any{
+	"gcp:projects/service:Service":                                      projects.Service{},
+	"gcp:projects/iAMMember:IAMMember":                                  projects.IAMMember{},
+	"gcp:compute/network:Network":                                       compute.Network{},
+	"gcp:compute/subnetwork:Subnetwork":                                 compute.Subnetwork{},
+	"gcp:compute/globalAddress:GlobalAddress":                           compute.GlobalAddress{},
+	"gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup": compute.RegionNetworkEndpointGroup{},
+	"gcp:compute/backendService:BackendService":                         compute.BackendService{},
+	"gcp:compute/uRLMap:URLMap":                                         compute.URLMap{},
+	"gcp:compute/managedSslCertificate:ManagedSslCertificate":           compute.ManagedSslCertificate{},
+	"gcp:compute/targetHttpsProxy:TargetHttpsProxy":                     compute.TargetHttpsProxy{},
+	"gcp:compute/targetHttpProxy:TargetHttpProxy":                       compute.TargetHttpProxy{},
+	"gcp:compute/globalForwardingRule:GlobalForwardingRule":             compute.GlobalForwardingRule{},
+	"gcp:compute/securityPolicy:SecurityPolicy":                         compute.SecurityPolicy{},
+	"gcp:redis/instance:Instance":                                       redis.Instance{},
+	"gcp:secretmanager/secret:Secret":                                   secretmanager.Secret{},
+	"gcp:secretmanager/secretVersion:SecretVersion":                     secretmanager.SecretVersion{},
+	"gcp:secretmanager/secretIamMember:SecretIamMember":                 secretmanager.SecretIamMember{},
+	"gcp:firestore/database:Database":                                   firestore.Database{},
+	"gcp:firestore/field:Field":                                         firestore.Field{},
+	"gcp:serviceaccount/account:Account":                                serviceaccount.Account{},
+	"gcp:artifactregistry/repository:Repository":                        artifactregistry.Repository{},
+	"gcp:cloudrunv2/service:Service":                                    cloudrunv2.Service{},
+	"random:index/randomId:RandomId":                                    random.RandomId{},
+}
+
+func TestEveryRegisteredTypeIsInResourceTypes(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		for _, r := range res.Resources() {
+			if _, ok := resourceTypes[r.Type]; r.Custom && !ok {
+				t.Errorf("%s is not in resourceTypes; add its SDK struct", r.Type)
+			}
+		}
+	})
+}
+
+// takesLabels reports whether the SDK's resource struct has a Labels input.
+func takesLabels(typ string) bool {
+	_, ok := reflect.TypeOf(resourceTypes[typ]).FieldByName("Labels")
+	return ok
+}
+
+func TestEveryLabelableResourceCarriesTheStackLabels(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		want := map[string]string{"app": "cloudrun-affinity", "stack": s.stack, "managed-by": "pulumi"}
+		if raw := s.cfg[ns+"labels"]; raw != "" {
+			var user map[string]string
+			if err := json.Unmarshal([]byte(raw), &user); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range user {
+				want[k] = v
+			}
+		}
+		labelled := 0
+		for _, r := range res.Resources() {
+			if !r.Custom || !takesLabels(r.Type) {
+				continue
+			}
+			labelled++
+			got := map[string]string{}
+			if v, ok := r.Input("labels"); ok && v.IsObject() {
+				for k, e := range v.ObjectValue() {
+					got[string(k)] = e.StringValue()
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %q labels %v, want %v", r.Type, r.Name, got, want)
+			}
+		}
+		if labelled < 6 {
+			t.Errorf("only %d resources take labels; the SDK lookup is broken", labelled)
+		}
+	})
+}
+
+func TestCPUBillingAndStartupBoostAreExplicit(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		svc := res.One(t, runService)
+		wantIdle := s.cfg[ns+"cpuAlwaysAllocated"] != "true"
+		if v, ok := svc.Input("template.containers[0].resources.cpuIdle"); !ok || !v.IsBool() || v.BoolValue() != wantIdle {
+			t.Errorf("cpuIdle = %s, want %v: left unset with limits, the API allocates CPU always", svc.InputString("template.containers[0].resources.cpuIdle"), wantIdle)
+		}
+		if !isTrue(svc, "template.containers[0].resources.startupCpuBoost") {
+			t.Errorf("startupCpuBoost = %s, want true", svc.InputString("template.containers[0].resources.startupCpuBoost"))
+		}
+	})
+}
+
+func TestStartupProbeWaitsForRedisWithinCloudRunsBudget(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		svc := res.One(t, runService)
+		p := "template.containers[0].startupProbe."
+		if got := str(svc, p+"httpGet.path"); got != infra.StartupPath {
+			t.Errorf("startup probe path %q, want %s (passes only when Redis answers)", got, infra.StartupPath)
+		}
+		period, threshold, timeout, delay := num(svc, p+"periodSeconds"), num(svc, p+"failureThreshold"), num(svc, p+"timeoutSeconds"), num(svc, p+"initialDelaySeconds")
+		if budget := period * threshold; budget < 240 || budget > 240 {
+			t.Errorf("startup budget %v × %v = %v s; want 240 (Direct VPC egress can take minutes; Cloud Run allows at most 240)", period, threshold, budget)
+		}
+		if timeout < 1 || timeout > period || delay > 240 {
+			t.Errorf("startup probe timeout %v (period %v), initial delay %v", timeout, period, delay)
+		}
+		if got := str(svc, "template.containers[0].livenessProbe.httpGet.path"); got != infra.HealthPath {
+			t.Errorf("liveness probe path %q, want %s (no data store behind it)", got, infra.HealthPath)
+		}
+		for _, path := range []string{str(svc, p+"httpGet.path"), str(svc, "template.containers[0].livenessProbe.httpGet.path")} {
+			if !strings.HasSuffix(path, "z") {
+				t.Errorf("probe path %s: probes use the z paths, which the public URLs avoid", path)
+			}
+		}
+	})
+}
+
+func TestDefaultRunAppURLIsDisabled(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		if svc := res.One(t, runService); !isTrue(svc, "defaultUriDisabled") {
+			t.Errorf("defaultUriDisabled = %s: the run.app URL would bypass the load balancer", svc.InputString("defaultUriDisabled"))
+		}
+	})
+}
+
+func TestDirectVPCEgressNamesTheNetworkAsTheAPIEchoesIt(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		svc := res.One(t, runService)
+		vpc := res.One(t, "gcp:compute/network:Network")
+		subnet := res.One(t, "gcp:compute/subnetwork:Subnetwork")
+		for field, from := range map[string]infratest.Resource{"network": vpc, "subnetwork": subnet} {
+			path := "template.vpcAccess.networkInterfaces[0]." + field
+			if !svc.DependsOn(from.URN) {
+				t.Errorf("%s does not come from the stack's %s", path, from.Type)
+			}
+			if mode == infratest.Update {
+				got, _ := from.Output("name")
+				if str(svc, path) != got.StringValue() || strings.Contains(str(svc, path), "/") {
+					t.Errorf("%s = %q, want the name %q (not an id)", path, str(svc, path), got.StringValue())
+				}
+			}
+		}
+		// Memorystore's authorizedNetwork is ForceNew and compares self links and names alike:
+		// it keeps the id it was created with.
+		if r := res.One(t, redisInstance); mode == infratest.Update && str(r, "authorizedNetwork") != vpc.ID {
+			t.Errorf("authorizedNetwork = %q, want the network id %q", str(r, "authorizedNetwork"), vpc.ID)
+		}
+	})
+}
+
+func TestRedisSnapshotsMatchConfig(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		r := res.One(t, redisInstance)
+		setting := s.cfg[ns+"redisSnapshotPeriod"]
+		if setting == "" {
+			setting = "1h"
+		}
+		wantMode, wantPeriod := "RDB", infra.RedisSnapshotPeriods[setting]
+		if setting == "off" {
+			wantMode, wantPeriod = "DISABLED", ""
+		}
+		if str(r, "persistenceConfig.persistenceMode") != wantMode || str(r, "persistenceConfig.rdbSnapshotPeriod") != wantPeriod {
+			t.Errorf("redisSnapshotPeriod %s: persistenceConfig %s, want mode %s period %q", setting, r.InputString("persistenceConfig"), wantMode, wantPeriod)
 		}
 	})
 }
@@ -375,6 +607,10 @@ func TestFirestoreDeletionPolicyMatchesProtection(t *testing.T) {
 		if str(db, "deleteProtectionState") != wantProtect || str(db, "deletionPolicy") != wantPolicy {
 			t.Errorf("deleteProtectionState %s, deletionPolicy %s; want %s, %s",
 				str(db, "deleteProtectionState"), str(db, "deletionPolicy"), wantProtect, wantPolicy)
+		}
+		// Deleting the field resource resets its TTL: a kept database keeps its TTL policy.
+		if ttl := res.One(t, "gcp:firestore/field:Field"); ttl.RetainOnDelete != protected {
+			t.Errorf("TTL field retainOnDelete %v with delete protection %v", ttl.RetainOnDelete, protected)
 		}
 	})
 }

@@ -2,10 +2,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"strings"
-
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -19,7 +15,8 @@ func program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err // nothing registered yet: bad config leaves nothing half done
 	}
-	stack := slug(ctx.Stack())
+	stack := stackID(ctx.Project(), ctx.Stack())
+	labels := infra.StackLabels(labelValue(ctx.Project()), stack, cfg.Labels)
 
 	apis, err := infra.NewAPIs(ctx, "apis", infra.APIsArgs{Project: cfg.Project})
 	if err != nil {
@@ -29,9 +26,10 @@ func program(ctx *pulumi.Context) error {
 	needAPIs := apis.Services
 
 	network, err := infra.NewNetwork(ctx, "network", infra.NetworkArgs{
-		Region:     cfg.Region,
-		SubnetCIDR: cfg.SubnetCIDR,
-		DependsOn:  needAPIs,
+		Region:       cfg.Region,
+		SubnetCIDR:   cfg.SubnetCIDR,
+		MaxInstances: cfg.MaxInstances,
+		DependsOn:    needAPIs,
 	})
 	if err != nil {
 		return err
@@ -45,6 +43,8 @@ func program(ctx *pulumi.Context) error {
 		MaintenanceDay:  cfg.RedisMaintenanceDay,
 		MaintenanceHour: cfg.RedisMaintenanceHour,
 		SecretID:        "cloudrun-affinity-redis-auth-" + stack,
+		SnapshotPeriod:  cfg.RedisSnapshotPeriod,
+		Labels:          labels,
 		DependsOn:       needAPIs,
 	})
 	if err != nil {
@@ -66,6 +66,7 @@ func program(ctx *pulumi.Context) error {
 		RepositoryID: "cloudrun-affinity-" + stack,
 		KeepCount:    cfg.RegistryKeepCount,
 		DeleteAfter:  "2592000s", // 30 days
+		Labels:       labels,
 		DependsOn:    needAPIs,
 	})
 	if err != nil {
@@ -76,10 +77,12 @@ func program(ctx *pulumi.Context) error {
 		return err
 	}
 	identity, err := infra.NewIdentity(ctx, "identity", infra.IdentityArgs{
-		Project:   cfg.Project,
-		AccountID: accountID(stack),
-		SecretID:  cache.AuthSecretID,
-		DependsOn: needAPIs,
+		Project:           cfg.Project,
+		AccountID:         accountID(stack),
+		ExistingAccount:   cfg.RuntimeServiceAccount,
+		SecretID:          cache.AuthSecretID,
+		FirestoreDatabase: db.DatabaseName,
+		DependsOn:         needAPIs,
 	})
 	if err != nil {
 		return err
@@ -89,8 +92,8 @@ func program(ctx *pulumi.Context) error {
 		Region:             cfg.Region,
 		Image:              image,
 		ServiceAccount:     identity.Email,
-		Network:            network.NetworkID,
-		Subnet:             network.SubnetID,
+		Network:            network.NetworkName,
+		Subnet:             network.SubnetName,
 		RedisAddr:          cache.Addr,
 		RedisCACerts:       cache.CACerts,
 		RedisSecretID:      cache.AuthSecretID,
@@ -102,6 +105,8 @@ func program(ctx *pulumi.Context) error {
 		CPU:                cfg.CPU,
 		Memory:             cfg.Memory,
 		DeletionProtection: cfg.DeletionProtection,
+		CPUAlwaysAllocated: cfg.CPUAlwaysAllocated,
+		Labels:             labels,
 		// The grants are not in the data flow, yet the first revision needs them to read the
 		// AUTH secret and Firestore.
 		DependsOn: append(append([]pulumi.Resource{}, needAPIs...), identity.Grants...),
@@ -126,6 +131,7 @@ func program(ctx *pulumi.Context) error {
 		Domain:         cfg.Domain,
 		Affinity:       cfg.LBAffinity,
 		SecurityPolicy: policy,
+		Labels:         labels,
 		DependsOn:      needAPIs,
 	})
 	if err != nil {
@@ -136,7 +142,12 @@ func program(ctx *pulumi.Context) error {
 	ctx.Export("ipAddress", lb.IPAddress)
 	ctx.Export("serviceName", service.Name)
 	ctx.Export("serviceUri", service.Uri)
+	ctx.Export("runtimeServiceAccount", identity.Email)
+	ctx.Export("backendService", lb.BackendServiceName)
+	ctx.Export("certificate", lb.CertificateName)
+	ctx.Export("network", network.NetworkName)
 	ctx.Export("redisHost", cache.Host)
+	ctx.Export("redisPort", cache.Port)
 	ctx.Export("firestoreDatabase", db.DatabaseName)
 	ctx.Export("imageRepository", registry.Url)
 	ctx.Export("lbAffinity", pulumi.String(cfg.LBAffinity))
@@ -156,29 +167,4 @@ func containerImage(ctx *pulumi.Context, cfg Config, reg *infra.Registry) (pulum
 	}
 	ctx.Export("imageDigest", img.Digest)
 	return img.Ref, nil
-}
-
-// accountID is the runtime service account id: at most 30 characters, ending in a letter or digit.
-func accountID(stack string) string {
-	id := "affinity-run-" + stack
-	if len(id) <= 30 {
-		return id
-	}
-	// Cut, then tell stacks that share a long prefix apart by a hash of the whole name.
-	sum := sha256.Sum256([]byte(stack))
-	return strings.TrimRight(id[:23], "-") + "-" + hex.EncodeToString(sum[:])[:6]
-}
-
-// slug turns a stack name into something every physical name accepts: lowercase letters,
-// digits and -.
-func slug(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	return strings.Trim(b.String(), "-")
 }

@@ -47,6 +47,8 @@ func scenarios(t testing.TB) []scenario {
 			ns + "cpu":                "2",
 			ns + "memory":             "1Gi",
 			ns + "firestoreLocation":  "eur3",
+			ns + "cpuAlwaysAllocated": "true",
+			ns + "labels":             `{"team":"shop","cost-center":"cc-42"}`,
 		}},
 		// The dev stack with Cloud Run's affinity alone.
 		{"lb-affinity-none", "dev", dev.With(ns+"lbAffinity", "none")},

@@ -203,3 +203,32 @@ func TestWithRootDirectoryReachesTheProgram(t *testing.T) {
 		t.Errorf("RootDirectory = %q", got)
 	}
 }
+
+// TestAliasesResolveToTheURNsTheEngineMatches: a resource moved under a component and renamed
+// keeps its old URN through its aliases, which is what makes the engine update instead of
+// replacing it.
+func TestAliasesResolveToTheURNsTheEngineMatches(t *testing.T) {
+	res := MustRun(t, Update, func(ctx *pulumi.Context) error {
+		comp := &component{}
+		if err := ctx.RegisterComponentResource("test:index:Comp", "region-a", comp); err != nil {
+			return err
+		}
+		addr := &address{}
+		return ctx.RegisterResource("gcp:compute/globalAddress:GlobalAddress", "ip-a", pulumi.Map{}, addr,
+			pulumi.Parent(comp), pulumi.Aliases([]pulumi.Alias{
+				{Name: pulumi.String("ip"), NoParent: pulumi.Bool(true)}, // was top level, named ip
+				{URN: pulumi.URN("urn:pulumi:test::cloudrun-affinity::gcp:compute/globalAddress:GlobalAddress::legacy")},
+			}))
+	}, WithStack("test"))
+	ip := res.One(t, "gcp:compute/globalAddress:GlobalAddress")
+	want := []string{
+		"urn:pulumi:test::" + PulumiProject + "::gcp:compute/globalAddress:GlobalAddress::ip",
+		"urn:pulumi:test::cloudrun-affinity::gcp:compute/globalAddress:GlobalAddress::legacy",
+	}
+	if strings.Join(ip.Aliases, " ") != strings.Join(want, " ") {
+		t.Errorf("aliases %v, want %v", ip.Aliases, want)
+	}
+	if ip.URN != "urn:pulumi:test::"+PulumiProject+"::test:index:Comp$gcp:compute/globalAddress:GlobalAddress::ip-a" {
+		t.Errorf("URN %s", ip.URN)
+	}
+}
