@@ -35,7 +35,7 @@ func TestRedisHasAuthTLSAndItsAuthStringOnlyInSecretManager(t *testing.T) {
 			"tier": "STANDARD_HA", "redisVersion": "REDIS_7_2", "transitEncryptionMode": "SERVER_AUTHENTICATION",
 			"authorizedNetwork": "projects/p/global/networks/n", "region": testRegion, "connectMode": "DIRECT_PEERING",
 			"maintenancePolicy.weeklyMaintenanceWindows[0].day": "SUNDAY",
-			"persistenceConfig.persistenceMode": "RDB", "persistenceConfig.rdbSnapshotPeriod": "ONE_HOUR",
+			"persistenceConfig.persistenceMode":                 "RDB", "persistenceConfig.rdbSnapshotPeriod": "ONE_HOUR",
 		} {
 			if got := str(inst, path); got != want {
 				t.Errorf("instance %s = %q, want %q", path, got, want)

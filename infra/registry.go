@@ -20,9 +20,9 @@ type Registry struct {
 type RegistryArgs struct {
 	Project      string
 	Region       string
-	RepositoryID string // lowercase letters, digits, -
-	KeepCount    int    // versions kept regardless of age
-	DeleteAfter  string // age after which other versions are deleted, seconds with "s", e.g. "2592000s"
+	RepositoryID string            // lowercase letters, digits, -
+	KeepCount    int               // versions kept regardless of age
+	DeleteAfter  string            // age after which other versions are deleted, seconds with "s", e.g. "2592000s"
 	Labels       map[string]string // see StackLabels
 	DependsOn    []pulumi.Resource
 }
