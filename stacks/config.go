@@ -64,8 +64,8 @@ type Key struct {
 	Name string
 	// Type is Pulumi's config type: string, integer, boolean or object.
 	Type string
-	// Default is the value used when the key is unset, as a YAML/JSON literal; "" when the
-	// default depends on another key (Description says which).
+	// Default is the value used when the key is unset; nil when it depends on another key
+	// (Description says which).
 	Default     any
 	Description string
 }
@@ -89,7 +89,7 @@ var Keys = []Key{
 	{"redisMaintenanceDay", "string", "SUNDAY", "Weekly maintenance day, MONDAY..SUNDAY"},
 	{"redisMaintenanceHour", "integer", 3, "Maintenance start hour, 0..23 (UTC)"},
 	{"redisSnapshotPeriod", "string", "1h", "RDB snapshots, so a restart reloads sessions: " + strings.Join(infra.RedisSnapshotSettings, ", ")},
-	{"firestoreLocation", "string", "", "Firestore location: a region or nam5/eur3; defaults to gcp:region"},
+	{"firestoreLocation", "string", nil, "Firestore location: a region or nam5/eur3; defaults to gcp:region"},
 	{"firestorePitr", "boolean", true, "Firestore point-in-time recovery"},
 	{"firestoreDeleteProtection", "boolean", true, "Firestore delete protection; destroy then leaves the database (and its TTL policy) in place"},
 	{"subnetCidr", "string", "10.8.0.0/24", "IPv4 range of the Direct VPC egress subnet, /26 or larger, 4 addresses per maxInstances in blocks of 16"},
