@@ -2,7 +2,9 @@ package infra
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/firestore"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
@@ -13,6 +15,9 @@ import (
 const (
 	CartsCollection = "carts"
 	CartsTTLField   = "expireAt"
+	// SessionsCollection holds a copy of every session when the stack runs in several regions
+	// (each region's Redis caches them; see the README's data design), expiring on the same field.
+	SessionsCollection = "sessions"
 )
 
 // Firestore is a named native-mode database (not "(default)", which may already exist in the
@@ -29,7 +34,9 @@ type FirestoreArgs struct {
 	NamePrefix          string // the id is NamePrefix-<6 hex>: a deleted id cannot be reused for a while
 	PointInTimeRecovery bool
 	DeleteProtection    bool // also decides whether `pulumi destroy` deletes (false) or abandons (true) it
-	DependsOn           []pulumi.Resource
+	// SessionsTTL adds the TTL policy for the sessions collection (multi-region stacks).
+	SessionsTTL bool
+	DependsOn   []pulumi.Resource
 }
 
 var (
@@ -91,14 +98,20 @@ func NewFirestore(ctx *pulumi.Context, name string, args FirestoreArgs, opts ...
 	// Deleting a field resource resets the field's configuration, TTL included: when destroy
 	// keeps the database (delete protection), it keeps the TTL policy too, or the kept
 	// database would stop expiring carts.
-	if _, err := firestore.NewField(ctx, name+"-carts-ttl", &firestore.FieldArgs{
-		Database:    db.Name,
-		Collection:  pulumi.String(CartsCollection),
-		Field:       pulumi.String(CartsTTLField),
-		TtlConfig:   &firestore.FieldTtlConfigArgs{},
-		IndexConfig: &firestore.FieldIndexConfigArgs{},
-	}, pulumi.Parent(c), pulumi.RetainOnDelete(args.DeleteProtection)); err != nil {
-		return nil, err
+	ttl := map[string]string{name + "-carts-ttl": CartsCollection}
+	if args.SessionsTTL {
+		ttl[name+"-sessions-ttl"] = SessionsCollection
+	}
+	for _, resName := range slices.Sorted(maps.Keys(ttl)) {
+		if _, err := firestore.NewField(ctx, resName, &firestore.FieldArgs{
+			Database:    db.Name,
+			Collection:  pulumi.String(ttl[resName]),
+			Field:       pulumi.String(CartsTTLField),
+			TtlConfig:   &firestore.FieldTtlConfigArgs{},
+			IndexConfig: &firestore.FieldIndexConfigArgs{},
+		}, pulumi.Parent(c), pulumi.RetainOnDelete(args.DeleteProtection)); err != nil {
+			return nil, err
+		}
 	}
 	c.DatabaseName = db.Name
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"databaseName": c.DatabaseName})

@@ -2,6 +2,8 @@ package infra_test
 
 import (
 	"regexp"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -78,6 +80,27 @@ func TestFirestoreNamedDatabaseWithCartsTTL(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+func TestFirestoreExpiresSessionsOnlyWhenTheyAreKeptThere(t *testing.T) {
+	for _, sessions := range []bool{false, true} {
+		res := runComponent(t, infratest.Update, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
+			_, err := infra.NewFirestore(ctx, "fs", infra.FirestoreArgs{Location: "eur3", NamePrefix: "affinity-dev", SessionsTTL: sessions})
+			return err
+		})
+		var got []string
+		for _, f := range res.OfType("gcp:firestore/field:Field") {
+			got = append(got, str(f, "collection")+"."+str(f, "field"))
+		}
+		sort.Strings(got)
+		want := "carts.expireAt"
+		if sessions {
+			want = "carts.expireAt sessions.expireAt"
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("SessionsTTL %v: TTL fields %v, want %s", sessions, got, want)
+		}
 	}
 }
 

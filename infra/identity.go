@@ -5,7 +5,6 @@ import (
 	"regexp"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/projects"
-	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/secretmanager"
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/serviceaccount"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -30,8 +29,10 @@ func DatabaseCondition(project, database string) string {
 type Identity struct {
 	pulumi.ResourceState
 	Email pulumi.StringOutput `pulumi:"email"`
-	// Grants are the IAM bindings; the service must wait for them, or its first revision can
-	// fail to read the secret. Nothing in the data flow says so, hence an explicit list.
+	// Member is "serviceAccount:EMAIL", for the grants each region adds (its AUTH secret).
+	Member pulumi.StringOutput `pulumi:"member"`
+	// Grants are the project-level IAM bindings; a service must wait for them, or its first
+	// revision can fail to use Firestore. Nothing in the data flow says so, hence a list.
 	Grants []pulumi.Resource `pulumi:"-"`
 }
 
@@ -42,7 +43,6 @@ type IdentityArgs struct {
 	// ExistingAccount is the email of an account to use instead of creating AccountID (one
 	// the CI bootstrap created, so the deployer may act as it without project-wide rights).
 	ExistingAccount   string
-	SecretID          pulumi.StringInput // the secret the service may read
 	FirestoreDatabase pulumi.StringInput // the database the service may use
 	DependsOn         []pulumi.Resource
 }
@@ -69,9 +69,6 @@ func (a IdentityArgs) Validate() error {
 		}
 	case !accountIDPattern.MatchString(a.AccountID):
 		p.addf("AccountID %q is not a service account id; use 6-30 lowercase letters, digits or -, starting with a letter", a.AccountID)
-	}
-	if a.SecretID == nil {
-		p.addf("SecretID is required (the Redis AUTH secret)")
 	}
 	if a.FirestoreDatabase == nil {
 		p.addf("FirestoreDatabase is required (the database id the grant is limited to)")
@@ -115,16 +112,8 @@ func NewIdentity(ctx *pulumi.Context, name string, args IdentityArgs, opts ...pu
 	if err != nil {
 		return nil, err
 	}
-	secret, err := secretmanager.NewSecretIamMember(ctx, name+"-secret-accessor", &secretmanager.SecretIamMemberArgs{
-		Project:  pulumi.String(args.Project),
-		SecretId: args.SecretID,
-		Role:     pulumi.String(RoleSecretAccessor),
-		Member:   member,
-	}, ChildOptions(c, args.DependsOn)...)
-	if err != nil {
-		return nil, err
-	}
 	c.Email = email
-	c.Grants = []pulumi.Resource{data, secret}
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"email": c.Email})
+	c.Member = member
+	c.Grants = []pulumi.Resource{data}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"email": c.Email, "member": c.Member})
 }

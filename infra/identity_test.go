@@ -9,13 +9,13 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
 )
 
-func TestIdentityHoldsExactlyDatastoreUserAndOneSecretAccessor(t *testing.T) {
+func TestIdentityHoldsExactlyDatastoreUserOnItsDatabase(t *testing.T) {
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
 		var id *infra.Identity
 		res := runComponent(t, mode, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
 			var err error
 			id, err = infra.NewIdentity(ctx, "identity", infra.IdentityArgs{
-				Project: testProject, AccountID: "affinity-run-dev", SecretID: pulumi.String("redis-auth"),
+				Project: testProject, AccountID: "affinity-run-dev",
 				FirestoreDatabase: pulumi.String("affinity-dev-abcdef"), DependsOn: deps,
 			})
 			return err
@@ -36,20 +36,21 @@ func TestIdentityHoldsExactlyDatastoreUserAndOneSecretAccessor(t *testing.T) {
 		if str(proj, "condition.title") == "" {
 			t.Errorf("datastore.user condition has no title (the API requires one)")
 		}
-		sec := res.One(t, "gcp:secretmanager/secretIamMember:SecretIamMember")
-		if str(sec, "role") != infra.RoleSecretAccessor || str(sec, "secretId") != "redis-auth" {
-			t.Errorf("secret grant = %s on %s", sec.InputString("role"), sec.InputString("secretId"))
+		// Each region grants the AUTH secret of its own Redis (RegionalService).
+		if n := len(res.OfType("gcp:secretmanager/secretIamMember:SecretIamMember")); n != 0 {
+			t.Errorf("%d secret grants; the regions make those", n)
 		}
-		for _, g := range []infratest.Resource{proj, sec} {
-			if !g.DependsOn(sa.URN) {
-				t.Errorf("%s does not take its member from the account", g.Name)
-			}
-			if mode == infratest.Update && str(g, "member") != "serviceAccount:affinity-run-dev@p-test.iam.gserviceaccount.com" {
-				t.Errorf("%s member = %s", g.Name, g.InputString("member"))
+		if !proj.DependsOn(sa.URN) {
+			t.Errorf("%s does not take its member from the account", proj.Name)
+		}
+		if mode == infratest.Update {
+			const member = "serviceAccount:affinity-run-dev@p-test.iam.gserviceaccount.com"
+			if str(proj, "member") != member || infratest.AwaitString(t, id.Member) != member {
+				t.Errorf("member = %s, Member %s", proj.InputString("member"), infratest.AwaitString(t, id.Member))
 			}
 		}
-		if len(id.Grants) != 2 {
-			t.Errorf("Grants has %d resources, want the 2 bindings", len(id.Grants))
+		if len(id.Grants) != 1 {
+			t.Errorf("Grants has %d resources, want the datastore.user binding", len(id.Grants))
 		}
 	})
 }
@@ -60,7 +61,7 @@ func TestIdentityWithAnExistingAccountCreatesNone(t *testing.T) {
 	res := runComponent(t, infratest.Update, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
 		var err error
 		id, err = infra.NewIdentity(ctx, "identity", infra.IdentityArgs{
-			Project: testProject, ExistingAccount: email, SecretID: pulumi.String("redis-auth"),
+			Project: testProject, ExistingAccount: email,
 			FirestoreDatabase: pulumi.String("db"), DependsOn: deps,
 		})
 		return err
@@ -68,10 +69,8 @@ func TestIdentityWithAnExistingAccountCreatesNone(t *testing.T) {
 	if n := len(res.OfType("gcp:serviceaccount/account:Account")); n != 0 {
 		t.Errorf("%d accounts created; want none with an existing account", n)
 	}
-	for _, g := range []string{"gcp:projects/iAMMember:IAMMember", "gcp:secretmanager/secretIamMember:SecretIamMember"} {
-		if got := str(res.One(t, g), "member"); got != "serviceAccount:"+email {
-			t.Errorf("%s member = %q, want the existing account", g, got)
-		}
+	if got := str(res.One(t, "gcp:projects/iAMMember:IAMMember"), "member"); got != "serviceAccount:"+email {
+		t.Errorf("datastore.user member = %q, want the existing account", got)
 	}
 	if got := infratest.AwaitString(t, id.Email); got != email {
 		t.Errorf("Email = %q, want %q", got, email)
@@ -79,17 +78,16 @@ func TestIdentityWithAnExistingAccountCreatesNone(t *testing.T) {
 }
 
 func TestIdentityArgsValidate(t *testing.T) {
-	valid := infra.IdentityArgs{Project: "p", AccountID: "affinity-run", SecretID: pulumi.String("s"), FirestoreDatabase: pulumi.String("db")}
+	valid := infra.IdentityArgs{Project: "p", AccountID: "affinity-run", FirestoreDatabase: pulumi.String("db")}
 	checkValidation(t, valid, []validationCase[infra.IdentityArgs]{
 		{"no project", func(a *infra.IdentityArgs) { a.Project = "" }, []string{"Project is required"}},
 		{"short id", func(a *infra.IdentityArgs) { a.AccountID = "abc" }, []string{`AccountID "abc"`, "6-30"}},
 		{"long id", func(a *infra.IdentityArgs) { a.AccountID = "a-very-long-service-account-name-x" }, []string{"6-30"}},
-		{"no secret", func(a *infra.IdentityArgs) { a.SecretID = nil }, []string{"SecretID is required"}},
 		{"no database", func(a *infra.IdentityArgs) { a.FirestoreDatabase = nil }, []string{"FirestoreDatabase is required"}},
 		{"existing not an email", func(a *infra.IdentityArgs) { a.ExistingAccount = "run@example.com" }, []string{`ExistingAccount "run@example.com"`}},
 	})
 	checkRefusesBadArgs(t, `identity "id": AccountID`, func(ctx *pulumi.Context) error {
-		_, err := infra.NewIdentity(ctx, "id", infra.IdentityArgs{Project: "p", AccountID: "X", SecretID: pulumi.String("s"), FirestoreDatabase: pulumi.String("db")})
+		_, err := infra.NewIdentity(ctx, "id", infra.IdentityArgs{Project: "p", AccountID: "X", FirestoreDatabase: pulumi.String("db")})
 		return err
 	})
 }

@@ -47,10 +47,17 @@ type LoadBalancer struct {
 	CertificateName pulumi.StringOutput `pulumi:"certificateName"`
 }
 
+// RegionBackend is one region's Cloud Run service behind the load balancer.
+type RegionBackend struct {
+	Region  string
+	Service pulumi.StringInput // Cloud Run service name
+}
+
 // LoadBalancerArgs configures the load balancer.
 type LoadBalancerArgs struct {
-	Region         string
-	Service        pulumi.StringInput // Cloud Run service name
+	// Backends are the regions' services, the stack's home region first: its NEG keeps the
+	// name a single-region stack had.
+	Backends       []RegionBackend
 	Domain         string             // certificate domain; "" uses <ip>.nip.io
 	Affinity       string             // gaesa or none
 	SecurityPolicy pulumi.StringInput // optional Cloud Armor policy self link
@@ -67,11 +74,18 @@ func ValidDomain(s string) bool { return len(s) <= 253 && domainPattern.MatchStr
 // Validate checks every field.
 func (a LoadBalancerArgs) Validate() error {
 	var p problems
-	if a.Region == "" {
-		p.addf("Region is required (e.g. europe-west1)")
+	if len(a.Backends) == 0 {
+		p.addf("Backends is required: at least one region's Cloud Run service")
 	}
-	if a.Service == nil {
-		p.addf("Service is required (the Cloud Run service name)")
+	seen := map[string]bool{}
+	for i, b := range a.Backends {
+		if b.Region == "" || seen[b.Region] {
+			p.addf("Backends[%d]: region %q is empty or repeated; one backend per region", i, b.Region)
+		}
+		seen[b.Region] = true
+		if b.Service == nil {
+			p.addf("Backends[%d]: Service is required (the Cloud Run service name)", i)
+		}
 	}
 	if a.Domain != "" && !ValidDomain(a.Domain) {
 		p.addf("Domain %q is not a lowercase DNS name (e.g. shop.example.com); leave it empty to use <ip>.nip.io", a.Domain)
@@ -102,15 +116,24 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 	if err != nil {
 		return nil, err
 	}
-	// No Name: auto-naming lets Pulumi replace the NEG create-before-delete instead of
-	// failing with "resource in use".
-	neg, err := compute.NewRegionNetworkEndpointGroup(ctx, name, &compute.RegionNetworkEndpointGroupArgs{
-		Region:              pulumi.String(args.Region),
-		NetworkEndpointType: pulumi.String("SERVERLESS"),
-		CloudRun:            &compute.RegionNetworkEndpointGroupCloudRunArgs{Service: args.Service},
-	}, child()...)
-	if err != nil {
-		return nil, err
+	// One serverless NEG per region (the home region's keeps the single-region name). No Name:
+	// auto-naming lets Pulumi replace a NEG create-before-delete instead of failing with
+	// "resource in use".
+	var backends compute.BackendServiceBackendArray
+	for i, b := range args.Backends {
+		negName := name
+		if i > 0 {
+			negName = name + "-" + b.Region
+		}
+		neg, err := compute.NewRegionNetworkEndpointGroup(ctx, negName, &compute.RegionNetworkEndpointGroupArgs{
+			Region:              pulumi.String(b.Region),
+			NetworkEndpointType: pulumi.String("SERVERLESS"),
+			CloudRun:            &compute.RegionNetworkEndpointGroupCloudRunArgs{Service: b.Service},
+		}, child()...)
+		if err != nil {
+			return nil, err
+		}
+		backends = append(backends, &compute.BackendServiceBackendArgs{Group: neg.ID()})
 	}
 
 	// A serverless NEG backend must not set TimeoutSec, PortName or HealthChecks (the API
@@ -118,8 +141,11 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 	backendArgs := &compute.BackendServiceArgs{
 		LoadBalancingScheme: pulumi.String(externalManaged),
 		Protocol:            pulumi.String("HTTP"), // HTTP/1.1 to Cloud Run: WebSockets need it
-		Backends:            compute.BackendServiceBackendArray{&compute.BackendServiceBackendArgs{Group: neg.ID()}},
+		Backends:            backends,
 		LogConfig:           &compute.BackendServiceLogConfigArgs{Enable: pulumi.Bool(true), SampleRate: pulumi.Float64(1)},
+	}
+	if len(args.Backends) > 1 {
+		backendArgs.OutlierDetection = regionFailover(len(args.Backends))
 	}
 	switch args.Affinity {
 	case AffinityGAESA:
@@ -214,4 +240,33 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 		"ipAddress": c.IPAddress, "domain": c.Domain, "url": c.URL,
 		"backendServiceName": c.BackendServiceName, "certificateName": c.CertificateName,
 	})
+}
+
+// Outlier detection is how a region leaves the rotation: a serverless NEG has no health check,
+// but a global EXTERNAL_MANAGED backend service can eject a serverless NEG that answers errors
+// (compute v1 BackendService.outlierDetection: "Applicable backend endpoints ... Serverless
+// NEGs, that resolve to Cloud Run"; "a global backend service with the loadBalancingScheme set
+// to ... EXTERNAL_MANAGED"). An ejected NEG comes back after baseEjectionTime × the times it
+// was ejected, and is ejected again if it still fails. A region whose Redis is down answers 503
+// to signed-in requests, which counts. The pinned pulumi-gcp v8.41 has no Cloud Run
+// readinessProbe, so Cloud Run service health (readiness aggregated per region) is not used.
+const (
+	failoverConsecutiveErrors  = 5  // 5xx in a row before a region is ejected
+	failoverConsecutiveGateway = 3  // 502/503/504 in a row (Cloud Run's answer when it has no instance)
+	failoverIntervalSeconds    = 10 // how often ejection is evaluated
+	failoverEjectionSeconds    = 30 // first ejection; longer each time it repeats
+)
+
+func regionFailover(regions int) *compute.BackendServiceOutlierDetectionArgs {
+	return &compute.BackendServiceOutlierDetectionArgs{
+		ConsecutiveErrors: pulumi.Int(failoverConsecutiveErrors),
+		// Enforcement of consecutive 5xx defaults to 0 %: without 100 nothing is ejected for them.
+		EnforcingConsecutiveErrors:         pulumi.Int(100),
+		ConsecutiveGatewayFailure:          pulumi.Int(failoverConsecutiveGateway),
+		EnforcingConsecutiveGatewayFailure: pulumi.Int(100),
+		Interval:                           &compute.BackendServiceOutlierDetectionIntervalArgs{Seconds: pulumi.Int(failoverIntervalSeconds)},
+		BaseEjectionTime:                   &compute.BackendServiceOutlierDetectionBaseEjectionTimeArgs{Seconds: pulumi.Int(failoverEjectionSeconds)},
+		// All regions but one may be ejected: the last one keeps serving whatever it can.
+		MaxEjectionPercent: pulumi.Int(100 * (regions - 1) / regions),
+	}
 }

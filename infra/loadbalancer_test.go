@@ -1,6 +1,8 @@
 package infra_test
 
 import (
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -27,7 +29,7 @@ func runLoadBalancer(t *testing.T, mode infratest.Mode, args infra.LoadBalancerA
 func TestLoadBalancerGAESAAffinityOnExternalManagedServerlessBackend(t *testing.T) {
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
 		res, lb := runLoadBalancer(t, mode, infra.LoadBalancerArgs{
-			Region: testRegion, Service: pulumi.String("app-123"), Affinity: infra.AffinityGAESA,
+			Backends: []infra.RegionBackend{{Region: testRegion, Service: pulumi.String("app-123")}}, Affinity: infra.AffinityGAESA,
 		})
 		checkParentedAndWaiting(t, res, "cloudrun-affinity:infra:LoadBalancer")
 
@@ -112,7 +114,7 @@ func TestLoadBalancerGAESAAffinityOnExternalManagedServerlessBackend(t *testing.
 func TestLoadBalancerWithoutAffinityCustomDomainAndArmor(t *testing.T) {
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
 		res, lb := runLoadBalancer(t, mode, infra.LoadBalancerArgs{
-			Region: testRegion, Service: pulumi.String("app-123"), Affinity: infra.AffinityNone,
+			Backends: []infra.RegionBackend{{Region: testRegion, Service: pulumi.String("app-123")}}, Affinity: infra.AffinityNone,
 			Domain: "shop.example.com", SecurityPolicy: pulumi.String("https://armor/selflink"),
 		})
 		be := res.One(t, "gcp:compute/backendService:BackendService")
@@ -134,7 +136,7 @@ func TestLoadBalancerWithoutAffinityCustomDomainAndArmor(t *testing.T) {
 }
 
 func TestLoadBalancerNEGAndCertificateAreAutoNamed(t *testing.T) {
-	res, _ := runLoadBalancer(t, infratest.Update, infra.LoadBalancerArgs{Region: testRegion, Service: pulumi.String("s"), Affinity: infra.AffinityGAESA})
+	res, _ := runLoadBalancer(t, infratest.Update, infra.LoadBalancerArgs{Backends: []infra.RegionBackend{{Region: testRegion, Service: pulumi.String("s")}}, Affinity: infra.AffinityGAESA})
 	for _, typ := range []string{
 		"gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup",
 		"gcp:compute/managedSslCertificate:ManagedSslCertificate",
@@ -146,16 +148,65 @@ func TestLoadBalancerNEGAndCertificateAreAutoNamed(t *testing.T) {
 }
 
 func TestLoadBalancerArgsValidate(t *testing.T) {
-	valid := infra.LoadBalancerArgs{Region: "r", Service: pulumi.String("s"), Affinity: "gaesa", Labels: testLabels}
+	valid := infra.LoadBalancerArgs{Backends: []infra.RegionBackend{{Region: "r", Service: pulumi.String("s")}}, Affinity: "gaesa", Labels: testLabels}
 	checkValidation(t, valid, []validationCase[infra.LoadBalancerArgs]{
+		{"no backends", func(a *infra.LoadBalancerArgs) { a.Backends = nil }, []string{"Backends is required"}},
+		{"region twice", func(a *infra.LoadBalancerArgs) { a.Backends = append(a.Backends, a.Backends[0]) }, []string{`Backends[1]: region "r" is empty or repeated`}},
 		{"affinity typo", func(a *infra.LoadBalancerArgs) { a.Affinity = "gaesa " }, []string{`Affinity "gaesa "`, "gaesa, none"}},
 		{"cookie", func(a *infra.LoadBalancerArgs) { a.Affinity = "GAESA" }, []string{"gaesa, none"}},
 		{"domain", func(a *infra.LoadBalancerArgs) { a.Domain = "https://x.com" }, []string{`Domain "https://x.com"`, "nip.io"}},
 		{"uppercase domain", func(a *infra.LoadBalancerArgs) { a.Domain = "Shop.Example.com" }, []string{"lowercase"}},
-		{"no service", func(a *infra.LoadBalancerArgs) { a.Service = nil }, []string{"Service is required"}},
+		{"no service", func(a *infra.LoadBalancerArgs) { a.Backends = []infra.RegionBackend{{Region: "r"}} }, []string{"Backends[0]: Service is required"}},
 	})
 	checkRefusesBadArgs(t, `load balancer "lb": Affinity "cookie"`, func(ctx *pulumi.Context) error {
-		_, err := infra.NewLoadBalancer(ctx, "lb", infra.LoadBalancerArgs{Region: "r", Service: pulumi.String("s"), Affinity: "cookie", Labels: testLabels})
+		_, err := infra.NewLoadBalancer(ctx, "lb", infra.LoadBalancerArgs{Backends: []infra.RegionBackend{{Region: "r", Service: pulumi.String("s")}}, Affinity: "cookie", Labels: testLabels})
 		return err
 	})
+}
+
+// TestLoadBalancerFailsOverBetweenRegions: one NEG per region in the one backend service, the
+// home region's keeping the single-region name, and outlier detection ejecting a region that
+// answers errors (the only failover a serverless NEG has with this provider).
+func TestLoadBalancerFailsOverBetweenRegions(t *testing.T) {
+	res, _ := runLoadBalancer(t, infratest.Update, infra.LoadBalancerArgs{
+		Backends: []infra.RegionBackend{
+			{Region: "europe-west1", Service: pulumi.String("app-1")},
+			{Region: "europe-west4", Service: pulumi.String("app-4")},
+			{Region: "us-central1", Service: pulumi.String("app-c")},
+		},
+		Affinity: infra.AffinityGAESA,
+	})
+	negs := res.OfType("gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup")
+	var names []string
+	for _, n := range negs {
+		names = append(names, n.Name+"@"+str(n, "region")+"->"+str(n, "cloudRun.service"))
+	}
+	sort.Strings(names)
+	want := "lb-europe-west4@europe-west4->app-4 lb-us-central1@us-central1->app-c lb@europe-west1->app-1"
+	if strings.Join(names, " ") != want {
+		t.Errorf("NEGs %v, want %s", names, want)
+	}
+	be := res.One(t, "gcp:compute/backendService:BackendService")
+	for _, n := range negs {
+		if !be.DependsOn(n.URN) {
+			t.Errorf("backend service does not hold %s", n.Name)
+		}
+	}
+	for path, want := range map[string]float64{
+		"outlierDetection.consecutiveErrors": 5, "outlierDetection.enforcingConsecutiveErrors": 100,
+		"outlierDetection.consecutiveGatewayFailure": 3, "outlierDetection.enforcingConsecutiveGatewayFailure": 100,
+		"outlierDetection.interval.seconds": 10, "outlierDetection.baseEjectionTime.seconds": 30,
+		"outlierDetection.maxEjectionPercent": 66,
+	} {
+		if got := num(be, path); got != want {
+			t.Errorf("%s = %v, want %v", path, got, want)
+		}
+	}
+	// One region: nothing to fail over to, and no outlier detection to eject the only backend.
+	single, _ := runLoadBalancer(t, infratest.Update, infra.LoadBalancerArgs{
+		Backends: []infra.RegionBackend{{Region: "europe-west1", Service: pulumi.String("app-1")}}, Affinity: infra.AffinityGAESA,
+	})
+	if be := single.One(t, "gcp:compute/backendService:BackendService"); be.HasInput("outlierDetection") {
+		t.Errorf("one region: outlierDetection %s", be.InputString("outlierDetection"))
+	}
 }

@@ -8,28 +8,25 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Network is a custom-mode VPC with one regional subnet (Private Google Access on). Cloud Run
-// sends its Direct VPC egress through the subnet, and Memorystore accepts clients from the VPC.
+// Network is the stack's custom-mode VPC. Each region's Direct VPC egress subnet is part of
+// that region's RegionalService; Memorystore instances accept clients from the whole VPC.
 //
-// After the Cloud Run service is deleted, its Direct VPC egress addresses stay reserved in the
-// subnet for one to two hours, so `pulumi destroy` cannot delete the subnet (and the VPC) in the
-// same run; run destroy again later (README: "Destroy").
+// After a Cloud Run service is deleted, its Direct VPC egress addresses stay reserved in its
+// subnet for one to two hours, so `pulumi destroy` cannot delete the subnets (and the VPC) in
+// the same run; run destroy again later (README: "Destroy").
 type Network struct {
 	pulumi.ResourceState
-	NetworkID   pulumi.StringOutput `pulumi:"networkId"` // projects/P/global/networks/N
-	SubnetID    pulumi.StringOutput `pulumi:"subnetId"`
+	NetworkID   pulumi.StringOutput `pulumi:"networkId"`   // projects/P/global/networks/N, what Memorystore takes
 	NetworkName pulumi.StringOutput `pulumi:"networkName"` // N, what Cloud Run's Direct VPC egress takes
-	SubnetName  pulumi.StringOutput `pulumi:"subnetName"`
 }
 
 // NetworkArgs configures the VPC.
 type NetworkArgs struct {
-	Region     string
-	SubnetCIDR string // IPv4 range of the subnet; Direct VPC egress wants /26 or larger
-	// MaxInstances is the most Cloud Run instances that take addresses from the subnet.
-	MaxInstances int
-	DependsOn    []pulumi.Resource
+	DependsOn []pulumi.Resource
 }
+
+// Validate has nothing to check: the VPC takes no settings.
+func (a NetworkArgs) Validate() error { return nil }
 
 // Direct VPC egress address use (cloud.google.com/run/docs/configuring/vpc-direct-vpc, "IP
 // address allocation"): Cloud Run reserves addresses in blocks of 16 (/28) to scale fast and
@@ -72,22 +69,7 @@ func SubnetFits(cidr string, maxInstances int) error {
 	return nil
 }
 
-// Validate checks the region and the CIDR.
-func (a NetworkArgs) Validate() error {
-	var p problems
-	if a.Region == "" {
-		p.addf("Region is required (e.g. europe-west1)")
-	}
-	if a.MaxInstances < 1 {
-		p.addf("MaxInstances %d is not allowed; use the service's maxInstances (1 or more)", a.MaxInstances)
-	}
-	if err := SubnetFits(a.SubnetCIDR, max(a.MaxInstances, 1)); err != nil {
-		p.addf("SubnetCIDR %v", err)
-	}
-	return p.err()
-}
-
-// NewNetwork creates the VPC and subnet.
+// NewNetwork creates the VPC.
 func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulumi.ResourceOption) (*Network, error) {
 	if err := args.Validate(); err != nil {
 		return nil, fmt.Errorf("network %q: %w", name, err)
@@ -103,20 +85,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 	if err != nil {
 		return nil, err
 	}
-	subnet, err := compute.NewSubnetwork(ctx, name, &compute.SubnetworkArgs{
-		Network:               vpc.ID(),
-		Region:                pulumi.String(args.Region),
-		IpCidrRange:           pulumi.String(args.SubnetCIDR),
-		PrivateIpGoogleAccess: pulumi.Bool(true),
-	}, ChildOptions(c, args.DependsOn)...)
-	if err != nil {
-		return nil, err
-	}
 	c.NetworkID = vpc.ID().ToStringOutput()
-	c.SubnetID = subnet.ID().ToStringOutput()
 	c.NetworkName = vpc.Name
-	c.SubnetName = subnet.Name
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"networkId": c.NetworkID, "subnetId": c.SubnetID, "networkName": c.NetworkName, "subnetName": c.SubnetName,
-	})
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"networkId": c.NetworkID, "networkName": c.NetworkName})
 }

@@ -10,12 +10,12 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
 )
 
-func TestNetworkIsCustomModeWithPrivateGoogleAccessSubnet(t *testing.T) {
+func TestNetworkIsOneCustomModeVPC(t *testing.T) {
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
 		var net *infra.Network
 		res := runComponent(t, mode, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
 			var err error
-			net, err = infra.NewNetwork(ctx, "net", infra.NetworkArgs{Region: testRegion, SubnetCIDR: "10.9.0.0/24", MaxInstances: 10, DependsOn: deps})
+			net, err = infra.NewNetwork(ctx, "net", infra.NetworkArgs{DependsOn: deps})
 			return err
 		})
 		checkParentedAndWaiting(t, res, "cloudrun-affinity:infra:Network")
@@ -23,47 +23,19 @@ func TestNetworkIsCustomModeWithPrivateGoogleAccessSubnet(t *testing.T) {
 		if v, ok := boolean(vpc, "autoCreateSubnetworks"); !ok || v {
 			t.Errorf("autoCreateSubnetworks = %s, want false (custom mode)", vpc.InputString("autoCreateSubnetworks"))
 		}
-		sub := res.One(t, "gcp:compute/subnetwork:Subnetwork")
-		if v, ok := boolean(sub, "privateIpGoogleAccess"); !ok || !v {
-			t.Errorf("privateIpGoogleAccess = %s, want true", sub.InputString("privateIpGoogleAccess"))
-		}
-		if str(sub, "ipCidrRange") != "10.9.0.0/24" || str(sub, "region") != testRegion {
-			t.Errorf("subnet range/region = %s/%s", sub.InputString("ipCidrRange"), sub.InputString("region"))
-		}
-		if !sub.DependsOn(vpc.URN) {
-			t.Errorf("subnet does not depend on the VPC")
+		if n := len(res.OfType("gcp:compute/subnetwork:Subnetwork")); n != 0 {
+			t.Errorf("%d subnets; each region makes its own", n)
 		}
 		if mode == infratest.Update {
-			// Cloud Run takes names; Memorystore the id.
+			// Cloud Run takes the name; Memorystore the id.
 			vpcName, _ := vpc.Output("name")
-			subName, _ := sub.Output("name")
 			if got := infratest.AwaitString(t, net.NetworkName); got != vpcName.StringValue() {
 				t.Errorf("NetworkName = %q, want %q", got, vpcName.StringValue())
-			}
-			if got := infratest.AwaitString(t, net.SubnetName); got != subName.StringValue() {
-				t.Errorf("SubnetName = %q, want %q", got, subName.StringValue())
 			}
 			if got := infratest.AwaitString(t, net.NetworkID); got != vpc.ID {
 				t.Errorf("NetworkID = %q, want %q", got, vpc.ID)
 			}
 		}
-	})
-}
-
-func TestNetworkArgsValidate(t *testing.T) {
-	valid := infra.NetworkArgs{Region: "r", SubnetCIDR: "10.8.0.0/24", MaxInstances: 3}
-	checkValidation(t, valid, []validationCase[infra.NetworkArgs]{
-		{"no region", func(a *infra.NetworkArgs) { a.Region = "" }, []string{"Region is required"}},
-		{"not a cidr", func(a *infra.NetworkArgs) { a.SubnetCIDR = "10.8.0.0" }, []string{`SubnetCIDR "10.8.0.0"`, "IPv4 CIDR"}},
-		{"too small", func(a *infra.NetworkArgs) { a.SubnetCIDR = "10.8.0.0/28" }, []string{"/26 or larger"}},
-		{"host bits", func(a *infra.NetworkArgs) { a.SubnetCIDR = "10.8.0.5/24" }, []string{"host bits", "10.8.0.0/24"}},
-		{"ipv6", func(a *infra.NetworkArgs) { a.SubnetCIDR = "fd00::/64" }, []string{"IPv4"}},
-		{"no instances", func(a *infra.NetworkArgs) { a.MaxInstances = 0 }, []string{"MaxInstances 0"}},
-		{"too many instances", func(a *infra.NetworkArgs) { a.MaxInstances = 61 }, []string{"15 blocks of 16", "enough for 60 instances", "maxInstances 61", "use a /23"}},
-	})
-	checkRefusesBadArgs(t, `network "net": SubnetCIDR`, func(ctx *pulumi.Context) error {
-		_, err := infra.NewNetwork(ctx, "net", infra.NetworkArgs{Region: "r", SubnetCIDR: "x", MaxInstances: 3})
-		return err
 	})
 }
 

@@ -76,7 +76,11 @@ type ServiceArgs struct {
 	// CPUAlwaysAllocated keeps CPU allocated outside requests (instance-based billing); false
 	// allocates it only while requests (WebSockets included) are served.
 	CPUAlwaysAllocated bool
-	Labels             map[string]string // see StackLabels
+	// SessionsInFirestore tells the app to write every session through to Firestore
+	// (SESSIONS_FIRESTORE=true), so a client that moves to another region, or outlives its
+	// region, keeps it: multi-region stacks.
+	SessionsInFirestore bool
+	Labels              map[string]string // see StackLabels
 
 	// DependsOn: the Cloud Run API and the identity's grants, which the data flow does not show.
 	DependsOn []pulumi.Resource
@@ -184,6 +188,9 @@ func NewService(ctx *pulumi.Context, name string, args ServiceArgs, opts ...pulu
 		envVar("GOOGLE_CLOUD_PROJECT", pulumi.String(args.Project)),
 		envVar("FIRESTORE_DATABASE", args.FirestoreDatabase),
 		envVar("COOKIE_SECURE", pulumi.String("true")),
+	}
+	if args.SessionsInFirestore {
+		env = append(env, envVar("SESSIONS_FIRESTORE", pulumi.String("true")))
 	}
 	// Deliberately not set, so a second preview after `up` shows no diff: LaunchStage (the API
 	// rewrites it), Annotations (gcloud adds its own), Client/ClientVersion, the port name and

@@ -139,6 +139,21 @@ func TestServiceAlwaysAllocatedCPUIsInstanceBilled(t *testing.T) {
 	}
 }
 
+func TestServiceInSeveralRegionsWritesSessionsThroughToFirestore(t *testing.T) {
+	for _, multi := range []bool{false, true} {
+		res := runComponent(t, infratest.Update, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
+			args := validServiceArgs()
+			args.SessionsInFirestore = multi
+			_, err := infra.NewService(ctx, "app", args)
+			return err
+		})
+		env := envOf(t, res.One(t, "gcp:cloudrunv2/service:Service"))
+		if got, want := env["SESSIONS_FIRESTORE"], map[bool]string{false: "", true: "true"}[multi]; got != want {
+			t.Errorf("SessionsInFirestore %v: SESSIONS_FIRESTORE = %q, want %q", multi, got, want)
+		}
+	}
+}
+
 func TestServiceArgsValidate(t *testing.T) {
 	checkValidation(t, validServiceArgs(), []validationCase[infra.ServiceArgs]{
 		{"negative min", func(a *infra.ServiceArgs) { a.MinInstances = -1 }, []string{"MinInstances -1", "0 or more"}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +19,9 @@ import (
 // project's namespace (cloudrun-affinity:KEY).
 type Config struct {
 	Project string // gcp:project
-	Region  string // gcp:region
+	Region  string // gcp:region: the stack's home region
+	// Regions run the service, the home region first; the default is the home region alone.
+	Regions []string
 
 	Image  string // prebuilt image to deploy; "" builds app/ and deploys it by digest
 	Domain string // certificate domain; "" uses <ip>.nip.io
@@ -97,6 +100,7 @@ var Keys = []Key{
 	{"rateLimitPerMinute", "integer", 600, "Requests per minute per client IP with cloudArmor, 1..1000000"},
 	{"registryKeepCount", "integer", 10, "Image versions the registry cleanup keeps, 1..1000"},
 	{"labels", "object", map[string]any{}, "Labels for every resource that takes labels (lowercase keys and values); app, stack and managed-by are set by the stack"},
+	{"regions", "array", nil, "Cloud Run regions to serve from, at most 5, including gcp:region (the default: gcp:region alone); more than one needs minInstances >= 1 and a multi-region firestoreLocation"},
 }
 
 var imagePattern = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$`)
@@ -140,6 +144,7 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	c.RateLimitPerMinute = r.integer("rateLimitPerMinute", 600, 1, 1000000)
 	c.RegistryKeepCount = r.integer("registryKeepCount", 10, 1, 1000)
 	c.Labels = r.labels("labels")
+	c.Regions = r.regions("regions", c.Region)
 
 	// Cross-field and format checks, with the user's key names.
 	if c.MaxInstances < c.MinInstances {
@@ -160,6 +165,20 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	// A full subnet stops scale-out and rollouts with no other sign.
 	if err := infra.SubnetFits(c.SubnetCIDR, c.MaxInstances); err != nil {
 		r.fail(r.key("subnetCidr"), err.Error())
+	} else if _, err := infra.RegionSubnets(c.SubnetCIDR, len(c.Regions)); err != nil {
+		r.fail(r.key("subnetCidr"), err.Error()+" (one per region)")
+	}
+	if len(c.Regions) > 1 {
+		// Failback needs an instance to send traffic to, and the readiness-based failover a
+		// newer provider offers needs one per region (Cloud Run "configure service health").
+		if c.MinInstances < 1 {
+			r.fail(r.key("minInstances"), fmt.Sprintf("is %d; with %d regions use at least 1, so every region has an instance to fail over to", c.MinInstances, len(c.Regions)))
+		}
+		// Carts and sessions outlive a region only in a multi-region location.
+		if !slices.Contains(infra.FirestoreMultiRegions, c.FirestoreLocation) {
+			r.fail(r.key("firestoreLocation"), fmt.Sprintf("%q is one region; with several regions use a multi-region location (%s), or losing that region loses carts and sessions",
+				c.FirestoreLocation, strings.Join(infra.FirestoreMultiRegions, ", ")))
+		}
 	}
 	if c.RuntimeServiceAccount != "" && !infra.ValidServiceAccountEmail(c.RuntimeServiceAccount) {
 		r.fail(r.key("runtimeServiceAccount"), fmt.Sprintf("%q is not a service account email; use NAME@PROJECT.iam.gserviceaccount.com, or \"\" to create one", c.RuntimeServiceAccount))
@@ -275,6 +294,41 @@ func (r *reader) labels(k string) map[string]string {
 		r.fail(r.key(k), msg)
 	}
 	return m
+}
+
+// regions reads the list of regions: a YAML list in the stack file and the JSON string
+// `pulumi config set regions '["a","b"]'` stores both reach the program as a JSON array. The
+// home region is moved first; the rest keep their order.
+func (r *reader) regions(k, home string) []string {
+	s, ok := r.ctx.GetConfig(r.key(k))
+	if !ok || strings.TrimSpace(s) == "" {
+		return []string{home}
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(s), &list); err != nil {
+		r.fail(r.key(k), fmt.Sprintf("%q is not a list of regions; e.g. [\"europe-west1\", \"europe-west4\"]", s))
+		return []string{home}
+	}
+	seen := map[string]bool{}
+	out := []string{home}
+	for _, region := range list {
+		switch {
+		case seen[region]:
+			r.fail(r.key(k), fmt.Sprintf("lists %q twice", region))
+		case !slices.Contains(infra.CloudRunRegions, region):
+			r.fail(r.key(k), fmt.Sprintf("%q is not a Cloud Run region (cloud.google.com/run/docs/locations), e.g. europe-west1, us-central1", region))
+		case region != home:
+			out = append(out, region)
+		}
+		seen[region] = true
+	}
+	if home != "" && !seen[home] {
+		r.fail(r.key(k), fmt.Sprintf("%v does not include gcp:region %q, the stack's home region; add it", list, home))
+	}
+	if len(list) > infra.MaxRegions {
+		r.fail(r.key(k), fmt.Sprintf("has %d regions; use at most %d", len(list), infra.MaxRegions))
+	}
+	return out
 }
 
 func (r *reader) err() error {

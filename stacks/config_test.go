@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -36,7 +38,7 @@ func TestConfigDefaults(t *testing.T) {
 		RedisSnapshotPeriod: "1h",
 		FirestoreLocation:   "us-central1", FirestorePITR: true, FirestoreDeleteProtection: true,
 		SubnetCIDR: "10.8.0.0/24", RateLimitPerMinute: 600, RegistryKeepCount: 10,
-		Labels: map[string]string{},
+		Labels: map[string]string{}, Regions: []string{"us-central1"},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -105,6 +107,14 @@ func TestBadConfigFailsWithTheMessageAUserNeeds(t *testing.T) {
 			[]string{ns + "labels", `key "Team" is not allowed`, `value "Prod" of "env"`, `key "app" is set by the stack`}},
 		{"labels not a map", base.With(ns+"labels", `["team"]`), []string{ns + "labels", "map of label keys"}},
 		{"bad snapshot period", base.With(ns+"redisSnapshotPeriod", "2h"), []string{ns + "redisSnapshotPeriod", "off, 1h, 6h, 12h, 24h"}},
+		{"unknown region", base.With(ns+"regions", `["europe-west1","mars-north1"]`), []string{ns + "regions", `"mars-north1" is not a Cloud Run region`}},
+		{"region twice", base.With(ns+"regions", `["europe-west1","europe-west4","europe-west4"]`, ns+"minInstances", "1", ns+"firestoreLocation", "eur3"), []string{ns + "regions", `lists "europe-west4" twice`}},
+		{"home region missing", base.With(ns+"regions", `["europe-west4","us-central1"]`, ns+"minInstances", "1", ns+"firestoreLocation", "eur3"), []string{ns + "regions", `does not include gcp:region "europe-west1"`}},
+		{"too many regions", base.With(ns+"regions", `["europe-west1","europe-west2","europe-west3","europe-west4","europe-west6","europe-west8"]`, ns+"minInstances", "1", ns+"firestoreLocation", "eur3"),
+			[]string{ns + "regions", "has 6 regions; use at most 5"}},
+		{"regions not a list", base.With(ns+"regions", "europe-west1,europe-west4"), []string{ns + "regions", "is not a list of regions"}},
+		{"several regions, no minimum instance", base.With(ns+"regions", `["europe-west1","europe-west4"]`, ns+"firestoreLocation", "eur3"), []string{ns + "minInstances", "with 2 regions use at least 1"}},
+		{"several regions, one Firestore region", base.With(ns+"regions", `["europe-west1","europe-west4"]`, ns+"minInstances", "1"), []string{ns + "firestoreLocation", `"europe-west1" is one region`, "nam5, nam7, eur3"}},
 		{"bad runtime account", base.With(ns+"runtimeServiceAccount", "me@example.com"), []string{ns + "runtimeServiceAccount", "iam.gserviceaccount.com"}},
 		{"bad memory", base.With(ns+"memory", "1GB"), []string{ns + "memory", "512Mi"}},
 		{"bad cpu", base.With(ns+"cpu", "3"), []string{ns + "cpu", "1, 2, 4, 6, 8"}},
@@ -156,4 +166,36 @@ func TestConfigTypoInAKeyIsReported(t *testing.T) {
 	if strings.Contains(err.Error(), "aws:region") {
 		t.Errorf("keys of other namespaces are not ours to judge: %v", err)
 	}
+}
+
+func TestRegionsAcceptAYAMLListAndTheJSONStringConfigSetStores(t *testing.T) {
+	base := infratest.Config{"gcp:project": "p", "gcp:region": "europe-west1", ns + "minInstances": "1", ns + "firestoreLocation": "eur3"}
+	// A YAML list in Pulumi.<stack>.yaml reaches the program as JSON, and so does the string
+	// `pulumi config set regions '["europe-west4","europe-west1"]'` stores; the home region goes first.
+	for _, raw := range []string{`["europe-west4","europe-west1"]`, `[ "europe-west4", "europe-west1" ]`} {
+		c, err := loadConfig(t, base.With(ns+"regions", raw))
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if strings.Join(c.Regions, " ") != "europe-west1 europe-west4" {
+			t.Errorf("%s: regions %v, want home first", raw, c.Regions)
+		}
+	}
+	cfg, err := infratest.ConfigFromYAML(writeStackFile(t, "config:\n  gcp:project: p\n  gcp:region: europe-west1\n  cloudrun-affinity:regions:\n    - europe-west1\n    - europe-west4\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(t, cfg.With(ns+"minInstances", "1", ns+"firestoreLocation", "eur3"))
+	if err != nil || strings.Join(c.Regions, " ") != "europe-west1 europe-west4" {
+		t.Errorf("YAML list: regions %v, err %v", c.Regions, err)
+	}
+}
+
+func writeStackFile(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "Pulumi.test.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -110,8 +110,15 @@ func TestCloudRunRunsTheBuiltAppByDigestUnlessImageIsSet(t *testing.T) {
 		t.Fatalf("building app/: %v", err)
 	}
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		svc := res.One(t, runService)
+		// Every region runs the same image (one build, one digest).
+		services := res.OfType(runService)
+		svc := services[0]
 		got := str(svc, "template.containers[0].image")
+		for _, other := range services[1:] {
+			if img := str(other, "template.containers[0].image"); img != got {
+				t.Errorf("%s runs %q, %s runs %q: regions must run the same image", svc.Name, got, other.Name, img)
+			}
+		}
 		images := res.OfType("cloudrun-affinity:infra:AppImage")
 		if override := s.cfg[ns+"image"]; override != "" {
 			if got != override || len(images) != 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,24 +29,66 @@ const (
 	redisInstance  = "gcp:redis/instance:Instance"
 )
 
+func TestEveryRegionRunsTheServiceWithItsOwnSubnetRedisAndNEG(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		regions := regionsOf(t, res)
+		var got []string
+		for _, rg := range regions {
+			got = append(got, rg.Name)
+			for what, r := range map[string]infratest.Resource{"service": rg.Service, "redis": rg.Redis, "subnet": rg.Subnet, "NEG": rg.NEG} {
+				field := map[string]string{"service": "location", "redis": "region", "subnet": "region", "NEG": "region"}[what]
+				if str(r, field) != rg.Name {
+					t.Errorf("region %s: %s %s is %q", rg.Name, what, field, str(r, field))
+				}
+			}
+		}
+		want := s.regionsWanted()
+		sort.Strings(got)
+		if sorted := slices.Sorted(slices.Values(want)); strings.Join(got, " ") != strings.Join(sorted, " ") {
+			t.Errorf("regions %v, want %v", got, want)
+		}
+		// The home region keeps the single-region names; the others carry their region.
+		for _, rg := range regions {
+			wantName := "app"
+			if rg.Name != want[0] {
+				wantName = "app-" + rg.Name
+			}
+			if rg.Service.Name != wantName {
+				t.Errorf("region %s: service %q, want %q", rg.Name, rg.Service.Name, wantName)
+			}
+		}
+		// All NEGs in the one backend service.
+		be := res.One(t, backendService)
+		for _, rg := range regions {
+			if !be.DependsOn(rg.NEG.URN) {
+				t.Errorf("backend service does not hold %s's NEG", rg.Name)
+			}
+		}
+		if n := len(res.OfType("gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup")); n != len(regions) {
+			t.Errorf("%d NEGs for %d regions", n, len(regions))
+		}
+	})
+}
+
 func TestCloudRunSessionAffinityIsOn(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		svc := res.One(t, runService)
-		if !isTrue(svc, "template.sessionAffinity") {
-			t.Errorf("template.sessionAffinity = %s, want true", svc.InputString("template.sessionAffinity"))
+		for _, rg := range regionsOf(t, res) {
+			if !isTrue(rg.Service, "template.sessionAffinity") {
+				t.Errorf("%s: template.sessionAffinity = %s, want true", rg.Name, rg.Service.InputString("template.sessionAffinity"))
+			}
 		}
 	})
 }
 
 func TestServiceIngressIsLoadBalancerOnly(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		svc := res.One(t, runService)
-		if got := str(svc, "ingress"); got != "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" {
-			t.Errorf("ingress = %q, want INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", got)
-		}
-		neg := res.One(t, "gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup")
-		if !neg.DependsOn(svc.URN) || str(neg, "networkEndpointType") != "SERVERLESS" {
-			t.Errorf("the load balancer's serverless NEG does not point at the service")
+		for _, rg := range regionsOf(t, res) {
+			if got := str(rg.Service, "ingress"); got != "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" {
+				t.Errorf("%s: ingress = %q, want INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", rg.Name, got)
+			}
+			if str(rg.NEG, "networkEndpointType") != "SERVERLESS" {
+				t.Errorf("%s: the load balancer's NEG is not serverless", rg.Name)
+			}
 		}
 	})
 }
@@ -95,7 +138,15 @@ func TestServerlessBackendHasNoTimeoutPortOrHealthCheck(t *testing.T) {
 
 func TestRedisHasAuthAndTLS(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		r := res.One(t, redisInstance)
+		for _, rg := range regionsOf(t, res) {
+			checkRedis(t, s, rg.Redis)
+		}
+	})
+}
+
+func checkRedis(t *testing.T, s scenario, r infratest.Resource) {
+	t.Helper()
+	{
 		if !isTrue(r, "authEnabled") || str(r, "transitEncryptionMode") != "SERVER_AUTHENTICATION" {
 			t.Errorf("authEnabled %s, transitEncryptionMode %s", r.InputString("authEnabled"), r.InputString("transitEncryptionMode"))
 		}
@@ -106,7 +157,7 @@ func TestRedisHasAuthAndTLS(t *testing.T) {
 		if str(r, "tier") != wantTier {
 			t.Errorf("tier = %s, want %s", r.InputString("tier"), wantTier)
 		}
-	})
+	}
 }
 
 func TestNoSecretInPlainExportsOrInputs(t *testing.T) {
@@ -123,12 +174,14 @@ func TestNoSecretInPlainExportsOrInputs(t *testing.T) {
 				}
 			}
 		}
-		version := res.One(t, "gcp:secretmanager/secretVersion:SecretVersion")
-		if !version.Inputs["secretData"].IsSecret() {
-			t.Errorf("secret version data is not marked secret")
-		}
-		if mode == infratest.Update && str(version, "secretData") != infratest.RedisAuthString {
-			t.Errorf("the AUTH string does not reach Secret Manager")
+		for _, rg := range regionsOf(t, res) {
+			version := rg.SecretVersion
+			if !version.Inputs["secretData"].IsSecret() {
+				t.Errorf("%s: secret version data is not marked secret", rg.Name)
+			}
+			if mode == infratest.Update && str(version, "secretData") != infratest.RedisAuthString {
+				t.Errorf("%s: the AUTH string does not reach Secret Manager", rg.Name)
+			}
 		}
 	})
 }
@@ -143,23 +196,29 @@ func TestServiceAccountHoldsExactlyTwoRoles(t *testing.T) {
 			}
 		}
 		sort.Strings(grants)
-		want := []string{
-			"gcp:projects/iAMMember:IAMMember roles/datastore.user",
-			"gcp:secretmanager/secretIamMember:SecretIamMember roles/secretmanager.secretAccessor",
+		want := []string{"gcp:projects/iAMMember:IAMMember roles/datastore.user"}
+		regions := regionsOf(t, res)
+		for range regions {
+			// One accessor per region, each on that region's AUTH secret (below).
+			want = append(want, "gcp:secretmanager/secretIamMember:SecretIamMember roles/secretmanager.secretAccessor")
 		}
 		if strings.Join(grants, "\n") != strings.Join(want, "\n") {
 			t.Errorf("IAM grants:\n%s\nwant exactly:\n%s", strings.Join(grants, "\n"), strings.Join(want, "\n"))
 		}
 		sa := res.One(t, "gcp:serviceaccount/account:Account")
-		secret := res.One(t, "gcp:secretmanager/secret:Secret")
-		acc := res.One(t, "gcp:secretmanager/secretIamMember:SecretIamMember")
-		if !acc.DependsOn(secret.URN) {
-			t.Errorf("secret accessor is not on the AUTH secret")
-		}
-		for _, g := range []string{"gcp:projects/iAMMember:IAMMember", "gcp:secretmanager/secretIamMember:SecretIamMember"} {
-			if !res.One(t, g).DependsOn(sa.URN) {
-				t.Errorf("%s is not granted to the runtime service account", g)
+		for _, rg := range regions {
+			if !rg.SecretRead.DependsOn(rg.Secret.URN) || str(rg.SecretRead, "secretId") != str(rg.Secret, "secretId") {
+				t.Errorf("%s: secret accessor is not on the region's AUTH secret", rg.Name)
 			}
+			if !rg.SecretRead.DependsOn(sa.URN) {
+				t.Errorf("%s: secret accessor is not granted to the runtime service account", rg.Name)
+			}
+			if !rg.Service.DependsOn(sa.URN) {
+				t.Errorf("%s: service does not run as the runtime service account", rg.Name)
+			}
+		}
+		if !res.One(t, "gcp:projects/iAMMember:IAMMember").DependsOn(sa.URN) {
+			t.Errorf("datastore.user is not granted to the runtime service account")
 		}
 		// Firestore data access only on the stack's database.
 		data := res.One(t, "gcp:projects/iAMMember:IAMMember")
@@ -169,10 +228,6 @@ func TestServiceAccountHoldsExactlyTwoRoles(t *testing.T) {
 		}
 		if want := infra.DatabaseCondition(s.cfg["gcp:project"], str(db, "name")); mode == infratest.Update && str(data, "condition.expression") != want {
 			t.Errorf("datastore.user condition %q, want %q", str(data, "condition.expression"), want)
-		}
-		svc := res.One(t, runService)
-		if !svc.DependsOn(sa.URN) {
-			t.Errorf("service does not run as the runtime service account")
 		}
 	})
 }
@@ -198,8 +253,10 @@ func TestEveryChildHasItsComponentAsParent(t *testing.T) {
 			parent, ok := res.ByURN(r.Parent)
 			switch {
 			case !r.Custom:
-				if !strings.HasPrefix(r.Type, "cloudrun-affinity:infra:") || !strings.Contains(r.Parent, "pulumi:pulumi:Stack") {
-					t.Errorf("component %s %q: parent %q, want the stack", r.Type, r.Name, r.Parent)
+				// Components sit at the top, or (Redis, Service) in their region's RegionalService.
+				inRegion := ok && parent.Type == "cloudrun-affinity:infra:RegionalService"
+				if !strings.HasPrefix(r.Type, "cloudrun-affinity:infra:") || !(strings.Contains(r.Parent, "pulumi:pulumi:Stack") || inRegion) {
+					t.Errorf("component %s %q: parent %q, want the stack or a RegionalService", r.Type, r.Name, r.Parent)
 				}
 			case !ok || parent.Custom || !strings.HasPrefix(parent.Type, "cloudrun-affinity:infra:"):
 				t.Errorf("%s %q: parent %q is not one of our components", r.Type, r.Name, r.Parent)
@@ -249,72 +306,93 @@ func TestEveryResourceWaitsForItsAPI(t *testing.T) {
 
 func TestServiceWaitsForItsIAMGrants(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		svc := res.One(t, runService)
-		for _, g := range []string{"gcp:projects/iAMMember:IAMMember", "gcp:secretmanager/secretIamMember:SecretIamMember"} {
-			if !svc.DependsOn(res.One(t, g).URN) {
-				t.Errorf("service does not wait for %s: its first revision could fail to read the secret", g)
+		data := res.One(t, "gcp:projects/iAMMember:IAMMember")
+		for _, rg := range regionsOf(t, res) {
+			for _, g := range []infratest.Resource{data, rg.SecretRead} {
+				if !rg.Service.DependsOn(g.URN) {
+					t.Errorf("%s: service does not wait for %s %s: its first revision could fail to read the secret", rg.Name, g.Type, g.Name)
+				}
 			}
-		}
-		version := res.One(t, "gcp:secretmanager/secretVersion:SecretVersion")
-		if !svc.DependsOn(version.URN) {
-			t.Errorf("service does not wait for the AUTH secret version")
+			if !rg.Service.DependsOn(rg.SecretVersion.URN) {
+				t.Errorf("%s: service does not wait for its AUTH secret version", rg.Name)
+			}
 		}
 	})
 }
 
 func TestAppReceivesTheEnvironmentContract(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		svc := res.One(t, runService)
-		env := map[string]infratest.Resource{}
-		var names []string
-		for i := 0; ; i++ {
-			p := "template.containers[0].envs[" + itoa(i) + "]"
-			n := str(svc, p+".name")
-			if n == "" {
-				break
-			}
-			names = append(names, n)
-			env[n] = svc
-		}
-		sort.Strings(names)
-		want := "COOKIE_SECURE FIRESTORE_DATABASE GOOGLE_CLOUD_PROJECT REDIS_ADDR REDIS_PASSWORD REDIS_TLS_CA"
-		if strings.Join(names, " ") != want {
-			t.Errorf("env names %v, want %s", names, want)
-		}
-		get := func(name string) string {
-			for i := range names {
-				p := "template.containers[0].envs[" + itoa(i) + "]"
-				if str(svc, p+".name") == name {
-					if svc.HasInput(p + ".valueSource.secretKeyRef") {
-						return "secret:" + str(svc, p+".valueSource.secretKeyRef.secret")
-					}
-					return str(svc, p+".value")
+		regions := regionsOf(t, res)
+		for _, rg := range regions {
+			checkEnvironment(t, s, mode, res, rg, len(regions) > 1)
+			// Each region's service talks to its own Redis only.
+			for _, other := range regions {
+				if other.Name != rg.Name && rg.Service.DependsOn(other.Redis.URN) {
+					t.Errorf("%s's service uses %s's Redis", rg.Name, other.Name)
 				}
 			}
-			return ""
-		}
-		secret := res.One(t, "gcp:secretmanager/secret:Secret")
-		if got := get("REDIS_PASSWORD"); got != "secret:"+str(secret, "secretId") {
-			t.Errorf("REDIS_PASSWORD = %q, want from secret %s", got, str(secret, "secretId"))
-		}
-		if get("COOKIE_SECURE") != "true" || get("GOOGLE_CLOUD_PROJECT") != s.cfg["gcp:project"] {
-			t.Errorf("COOKIE_SECURE %q, GOOGLE_CLOUD_PROJECT %q", get("COOKIE_SECURE"), get("GOOGLE_CLOUD_PROJECT"))
-		}
-		if mode == infratest.Update {
-			if get("REDIS_ADDR") != infratest.RedisHost+":6378" {
-				t.Errorf("REDIS_ADDR = %q", get("REDIS_ADDR"))
-			}
-			for _, ca := range infratest.RedisCACerts {
-				if !strings.Contains(get("REDIS_TLS_CA"), strings.TrimSpace(ca)) {
-					t.Errorf("REDIS_TLS_CA lacks a server CA: %q", get("REDIS_TLS_CA"))
-				}
-			}
-			db := res.One(t, "gcp:firestore/database:Database")
-			if get("FIRESTORE_DATABASE") != str(db, "name") || str(db, "name") == "(default)" {
-				t.Errorf("FIRESTORE_DATABASE = %q, database %q", get("FIRESTORE_DATABASE"), str(db, "name"))
+			if !rg.Service.DependsOn(rg.Redis.URN) {
+				t.Errorf("%s's service does not use its region's Redis", rg.Name)
 			}
 		}
 	})
+}
+
+func checkEnvironment(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result, rg region, multiRegion bool) {
+	t.Helper()
+	svc := rg.Service
+	var names []string
+	for i := 0; ; i++ {
+		n := str(svc, "template.containers[0].envs["+itoa(i)+"].name")
+		if n == "" {
+			break
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	want := "COOKIE_SECURE FIRESTORE_DATABASE GOOGLE_CLOUD_PROJECT REDIS_ADDR REDIS_PASSWORD REDIS_TLS_CA"
+	if multiRegion {
+		// Sessions written through to Firestore, so a client moved to another region keeps it.
+		want = "COOKIE_SECURE FIRESTORE_DATABASE GOOGLE_CLOUD_PROJECT REDIS_ADDR REDIS_PASSWORD REDIS_TLS_CA SESSIONS_FIRESTORE"
+	}
+	if strings.Join(names, " ") != want {
+		t.Errorf("%s: env names %v, want %s", rg.Name, names, want)
+	}
+	get := func(name string) string {
+		for i := range names {
+			p := "template.containers[0].envs[" + itoa(i) + "]"
+			if str(svc, p+".name") == name {
+				if svc.HasInput(p + ".valueSource.secretKeyRef") {
+					return "secret:" + str(svc, p+".valueSource.secretKeyRef.secret")
+				}
+				return str(svc, p+".value")
+			}
+		}
+		return ""
+	}
+	if got := get("REDIS_PASSWORD"); got != "secret:"+str(rg.Secret, "secretId") {
+		t.Errorf("%s: REDIS_PASSWORD = %q, want from secret %s", rg.Name, got, str(rg.Secret, "secretId"))
+	}
+	if get("COOKIE_SECURE") != "true" || get("GOOGLE_CLOUD_PROJECT") != s.cfg["gcp:project"] {
+		t.Errorf("%s: COOKIE_SECURE %q, GOOGLE_CLOUD_PROJECT %q", rg.Name, get("COOKIE_SECURE"), get("GOOGLE_CLOUD_PROJECT"))
+	}
+	if multiRegion && get("SESSIONS_FIRESTORE") != "true" {
+		t.Errorf("%s: SESSIONS_FIRESTORE = %q, want true", rg.Name, get("SESSIONS_FIRESTORE"))
+	}
+	if mode == infratest.Update {
+		if get("REDIS_ADDR") != infratest.RedisHost+":6378" {
+			t.Errorf("%s: REDIS_ADDR = %q", rg.Name, get("REDIS_ADDR"))
+		}
+		for _, ca := range infratest.RedisCACerts {
+			if !strings.Contains(get("REDIS_TLS_CA"), strings.TrimSpace(ca)) {
+				t.Errorf("%s: REDIS_TLS_CA lacks a server CA: %q", rg.Name, get("REDIS_TLS_CA"))
+			}
+		}
+		db := res.One(t, "gcp:firestore/database:Database")
+		if get("FIRESTORE_DATABASE") != str(db, "name") || str(db, "name") == "(default)" {
+			t.Errorf("%s: FIRESTORE_DATABASE = %q, database %q", rg.Name, get("FIRESTORE_DATABASE"), str(db, "name"))
+		}
+	}
 }
 
 func TestExportsAreComplete(t *testing.T) {
@@ -375,12 +453,13 @@ func TestExportsAreComplete(t *testing.T) {
 // API rewrites are not set.
 func TestNoInputsTheCloudRewrites(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		svc := res.One(t, runService)
-		for _, k := range []string{"launchStage", "annotations", "client", "clientVersion", "scaling",
-			"template.labels", "template.annotations", "template.revision", "template.containers[0].ports.name",
-			"template.containers[0].startupProbe.httpGet.port", "template.containers[0].livenessProbe.httpGet.port"} {
-			if svc.HasInput(k) {
-				t.Errorf("Cloud Run service sets %s = %s", k, svc.InputString(k))
+		for _, svc := range res.OfType(runService) {
+			for _, k := range []string{"launchStage", "annotations", "client", "clientVersion", "scaling",
+				"template.labels", "template.annotations", "template.revision", "template.containers[0].ports.name",
+				"template.containers[0].startupProbe.httpGet.port", "template.containers[0].livenessProbe.httpGet.port"} {
+				if svc.HasInput(k) {
+					t.Errorf("Cloud Run service %s sets %s = %s", svc.Name, k, svc.InputString(k))
+				}
 			}
 		}
 		for _, p := range res.OfType("gcp:compute/securityPolicy:SecurityPolicy") {
@@ -509,8 +588,7 @@ func TestEveryLabelableResourceCarriesTheStackLabels(t *testing.T) {
 }
 
 func TestCPUBillingAndStartupBoostAreExplicit(t *testing.T) {
-	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		svc := res.One(t, runService)
+	eachService(t, func(t *testing.T, s scenario, mode infratest.Mode, svc infratest.Resource) {
 		wantIdle := s.cfg[ns+"cpuAlwaysAllocated"] != "true"
 		if v, ok := svc.Input("template.containers[0].resources.cpuIdle"); !ok || !v.IsBool() || v.BoolValue() != wantIdle {
 			t.Errorf("cpuIdle = %s, want %v: left unset with limits, the API allocates CPU always", svc.InputString("template.containers[0].resources.cpuIdle"), wantIdle)
@@ -522,8 +600,7 @@ func TestCPUBillingAndStartupBoostAreExplicit(t *testing.T) {
 }
 
 func TestStartupProbeWaitsForRedisWithinCloudRunsBudget(t *testing.T) {
-	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		svc := res.One(t, runService)
+	eachService(t, func(t *testing.T, s scenario, mode infratest.Mode, svc infratest.Resource) {
 		p := "template.containers[0].startupProbe."
 		if got := str(svc, p+"httpGet.path"); got != infra.StartupPath {
 			t.Errorf("startup probe path %q, want %s (passes only when Redis answers)", got, infra.StartupPath)
@@ -547,8 +624,8 @@ func TestStartupProbeWaitsForRedisWithinCloudRunsBudget(t *testing.T) {
 }
 
 func TestDefaultRunAppURLIsDisabled(t *testing.T) {
-	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		if svc := res.One(t, runService); !isTrue(svc, "defaultUriDisabled") {
+	eachService(t, func(t *testing.T, s scenario, mode infratest.Mode, svc infratest.Resource) {
+		if !isTrue(svc, "defaultUriDisabled") {
 			t.Errorf("defaultUriDisabled = %s: the run.app URL would bypass the load balancer", svc.InputString("defaultUriDisabled"))
 		}
 	})
@@ -556,42 +633,57 @@ func TestDefaultRunAppURLIsDisabled(t *testing.T) {
 
 func TestDirectVPCEgressNamesTheNetworkAsTheAPIEchoesIt(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		svc := res.One(t, runService)
 		vpc := res.One(t, "gcp:compute/network:Network")
-		subnet := res.One(t, "gcp:compute/subnetwork:Subnetwork")
-		for field, from := range map[string]infratest.Resource{"network": vpc, "subnetwork": subnet} {
-			path := "template.vpcAccess.networkInterfaces[0]." + field
-			if !svc.DependsOn(from.URN) {
-				t.Errorf("%s does not come from the stack's %s", path, from.Type)
+		subnets := map[string]bool{}
+		for i, rg := range regionsOf(t, res) {
+			svc, subnet := rg.Service, rg.Subnet
+			if subnets[str(subnet, "ipCidrRange")] {
+				t.Errorf("%s's subnet %s overlaps another region's", rg.Name, str(subnet, "ipCidrRange"))
 			}
-			if mode == infratest.Update {
-				got, _ := from.Output("name")
-				if str(svc, path) != got.StringValue() || strings.Contains(str(svc, path), "/") {
-					t.Errorf("%s = %q, want the name %q (not an id)", path, str(svc, path), got.StringValue())
+			subnets[str(subnet, "ipCidrRange")] = true
+			wantHome := s.cfg[ns+"subnetCidr"]
+			if wantHome == "" {
+				wantHome = "10.8.0.0/24"
+			}
+			if i == 0 && str(subnet, "ipCidrRange") != wantHome {
+				t.Errorf("home subnet %s, want subnetCidr", str(subnet, "ipCidrRange"))
+			}
+			for field, from := range map[string]infratest.Resource{"network": vpc, "subnetwork": subnet} {
+				path := "template.vpcAccess.networkInterfaces[0]." + field
+				if !svc.DependsOn(from.URN) {
+					t.Errorf("%s does not come from the stack's %s", path, from.Type)
+				}
+				if mode == infratest.Update {
+					got, _ := from.Output("name")
+					if str(svc, path) != got.StringValue() || strings.Contains(str(svc, path), "/") {
+						t.Errorf("%s = %q, want the name %q (not an id)", path, str(svc, path), got.StringValue())
+					}
 				}
 			}
-		}
-		// Memorystore's authorizedNetwork is ForceNew and compares self links and names alike:
-		// it keeps the id it was created with.
-		if r := res.One(t, redisInstance); mode == infratest.Update && str(r, "authorizedNetwork") != vpc.ID {
-			t.Errorf("authorizedNetwork = %q, want the network id %q", str(r, "authorizedNetwork"), vpc.ID)
+			// Memorystore's authorizedNetwork is ForceNew and compares self links and names alike:
+			// it keeps the id it was created with.
+			if r := rg.Redis; mode == infratest.Update && str(r, "authorizedNetwork") != vpc.ID {
+				t.Errorf("authorizedNetwork = %q, want the network id %q", str(r, "authorizedNetwork"), vpc.ID)
+			}
 		}
 	})
 }
 
 func TestRedisSnapshotsMatchConfig(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		r := res.One(t, redisInstance)
-		setting := s.cfg[ns+"redisSnapshotPeriod"]
-		if setting == "" {
-			setting = "1h"
-		}
-		wantMode, wantPeriod := "RDB", infra.RedisSnapshotPeriods[setting]
-		if setting == "off" {
-			wantMode, wantPeriod = "DISABLED", ""
-		}
-		if str(r, "persistenceConfig.persistenceMode") != wantMode || str(r, "persistenceConfig.rdbSnapshotPeriod") != wantPeriod {
-			t.Errorf("redisSnapshotPeriod %s: persistenceConfig %s, want mode %s period %q", setting, r.InputString("persistenceConfig"), wantMode, wantPeriod)
+		for _, rg := range regionsOf(t, res) {
+			r := rg.Redis
+			setting := s.cfg[ns+"redisSnapshotPeriod"]
+			if setting == "" {
+				setting = "1h"
+			}
+			wantMode, wantPeriod := "RDB", infra.RedisSnapshotPeriods[setting]
+			if setting == "off" {
+				wantMode, wantPeriod = "DISABLED", ""
+			}
+			if str(r, "persistenceConfig.persistenceMode") != wantMode || str(r, "persistenceConfig.rdbSnapshotPeriod") != wantPeriod {
+				t.Errorf("redisSnapshotPeriod %s: persistenceConfig %s, want mode %s period %q", setting, r.InputString("persistenceConfig"), wantMode, wantPeriod)
+			}
 		}
 	})
 }
@@ -609,8 +701,10 @@ func TestFirestoreDeletionPolicyMatchesProtection(t *testing.T) {
 				str(db, "deleteProtectionState"), str(db, "deletionPolicy"), wantProtect, wantPolicy)
 		}
 		// Deleting the field resource resets its TTL: a kept database keeps its TTL policy.
-		if ttl := res.One(t, "gcp:firestore/field:Field"); ttl.RetainOnDelete != protected {
-			t.Errorf("TTL field retainOnDelete %v with delete protection %v", ttl.RetainOnDelete, protected)
+		for _, ttl := range res.OfType("gcp:firestore/field:Field") {
+			if ttl.RetainOnDelete != protected {
+				t.Errorf("TTL field %s retainOnDelete %v with delete protection %v", ttl.Name, ttl.RetainOnDelete, protected)
+			}
 		}
 	})
 }
@@ -630,3 +724,13 @@ func TestCloudArmorOnlyWhenConfigured(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// eachService runs f for every Cloud Run service of every scenario in both modes.
+func eachService(t *testing.T, f func(t *testing.T, s scenario, mode infratest.Mode, svc infratest.Resource)) {
+	t.Helper()
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		for _, rg := range regionsOf(t, res) {
+			f(t, s, mode, rg.Service)
+		}
+	})
+}

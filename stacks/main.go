@@ -25,36 +25,17 @@ func program(ctx *pulumi.Context) error {
 	// Every component passes these to its children (see infra.ChildOptions for why).
 	needAPIs := apis.Services
 
-	network, err := infra.NewNetwork(ctx, "network", infra.NetworkArgs{
-		Region:       cfg.Region,
-		SubnetCIDR:   cfg.SubnetCIDR,
-		MaxInstances: cfg.MaxInstances,
-		DependsOn:    needAPIs,
-	})
+	network, err := infra.NewNetwork(ctx, "network", infra.NetworkArgs{DependsOn: needAPIs})
 	if err != nil {
 		return err
 	}
-	cache, err := infra.NewRedis(ctx, "redis", infra.RedisArgs{
-		Region:          cfg.Region,
-		Network:         network.NetworkID,
-		Tier:            cfg.RedisTier,
-		SizeGB:          cfg.RedisSizeGB,
-		Version:         cfg.RedisVersion,
-		MaintenanceDay:  cfg.RedisMaintenanceDay,
-		MaintenanceHour: cfg.RedisMaintenanceHour,
-		SecretID:        "cloudrun-affinity-redis-auth-" + stack,
-		SnapshotPeriod:  cfg.RedisSnapshotPeriod,
-		Labels:          labels,
-		DependsOn:       needAPIs,
-	})
-	if err != nil {
-		return err
-	}
+	multiRegion := len(cfg.Regions) > 1
 	db, err := infra.NewFirestore(ctx, "firestore", infra.FirestoreArgs{
 		Location:            cfg.FirestoreLocation,
 		NamePrefix:          "affinity-" + stack,
 		PointInTimeRecovery: cfg.FirestorePITR,
 		DeleteProtection:    cfg.FirestoreDeleteProtection,
+		SessionsTTL:         multiRegion,
 		DependsOn:           needAPIs,
 	})
 	if err != nil {
@@ -80,40 +61,59 @@ func program(ctx *pulumi.Context) error {
 		Project:           cfg.Project,
 		AccountID:         accountID(stack),
 		ExistingAccount:   cfg.RuntimeServiceAccount,
-		SecretID:          cache.AuthSecretID,
 		FirestoreDatabase: db.DatabaseName,
 		DependsOn:         needAPIs,
 	})
 	if err != nil {
 		return err
 	}
-	service, err := infra.NewService(ctx, "app", infra.ServiceArgs{
-		Project:            cfg.Project,
-		Region:             cfg.Region,
-		Image:              image,
-		ServiceAccount:     identity.Email,
-		Network:            network.NetworkName,
-		Subnet:             network.SubnetName,
-		RedisAddr:          cache.Addr,
-		RedisCACerts:       cache.CACerts,
-		RedisSecretID:      cache.AuthSecretID,
-		RedisSecretVersion: cache.AuthSecretVersion,
-		FirestoreDatabase:  db.DatabaseName,
-		MinInstances:       cfg.MinInstances,
-		MaxInstances:       cfg.MaxInstances,
-		Concurrency:        cfg.Concurrency,
-		CPU:                cfg.CPU,
-		Memory:             cfg.Memory,
-		DeletionProtection: cfg.DeletionProtection,
-		CPUAlwaysAllocated: cfg.CPUAlwaysAllocated,
-		Labels:             labels,
-		// The grants are not in the data flow, yet the first revision needs them to read the
-		// AUTH secret and Firestore.
-		DependsOn: append(append([]pulumi.Resource{}, needAPIs...), identity.Grants...),
-	})
+	subnets, err := infra.RegionSubnets(cfg.SubnetCIDR, len(cfg.Regions))
 	if err != nil {
-		return err
+		return err // validated in LoadConfig
 	}
+	var regions []*infra.RegionalService
+	for i, region := range cfg.Regions {
+		rs, err := infra.NewRegionalService(ctx, region, infra.RegionalServiceArgs{
+			Region:     region,
+			Home:       i == 0,
+			Network:    network,
+			SubnetCIDR: subnets[i],
+			Redis: infra.RedisArgs{
+				Tier:            cfg.RedisTier,
+				SizeGB:          cfg.RedisSizeGB,
+				Version:         cfg.RedisVersion,
+				MaintenanceDay:  cfg.RedisMaintenanceDay,
+				MaintenanceHour: cfg.RedisMaintenanceHour,
+				SnapshotPeriod:  cfg.RedisSnapshotPeriod,
+			},
+			Service: infra.ServiceArgs{
+				Project:             cfg.Project,
+				Image:               image,
+				ServiceAccount:      identity.Email,
+				FirestoreDatabase:   db.DatabaseName,
+				SessionsInFirestore: multiRegion,
+				MinInstances:        cfg.MinInstances,
+				MaxInstances:        cfg.MaxInstances,
+				Concurrency:         cfg.Concurrency,
+				CPU:                 cfg.CPU,
+				Memory:              cfg.Memory,
+				DeletionProtection:  cfg.DeletionProtection,
+				CPUAlwaysAllocated:  cfg.CPUAlwaysAllocated,
+				// The project grants are not in the data flow, yet the first revision needs
+				// them to use Firestore.
+				DependsOn: identity.Grants,
+			},
+			IdentityMember: identity.Member,
+			SecretIDPrefix: "cloudrun-affinity-redis-auth-" + stack,
+			Labels:         labels,
+			DependsOn:      needAPIs,
+		})
+		if err != nil {
+			return err
+		}
+		regions = append(regions, rs)
+	}
+	home := regions[0]
 	var policy pulumi.StringInput
 	if cfg.CloudArmor {
 		armor, err := infra.NewSecurityPolicy(ctx, "armor", infra.SecurityPolicyArgs{
@@ -125,9 +125,12 @@ func program(ctx *pulumi.Context) error {
 		}
 		policy = armor.SelfLink
 	}
+	var backends []infra.RegionBackend
+	for _, rs := range regions {
+		backends = append(backends, infra.RegionBackend{Region: rs.Region, Service: rs.ServiceName})
+	}
 	lb, err := infra.NewLoadBalancer(ctx, "lb", infra.LoadBalancerArgs{
-		Region:         cfg.Region,
-		Service:        service.Name,
+		Backends:       backends,
 		Domain:         cfg.Domain,
 		Affinity:       cfg.LBAffinity,
 		SecurityPolicy: policy,
@@ -140,14 +143,22 @@ func program(ctx *pulumi.Context) error {
 
 	ctx.Export("url", lb.URL)
 	ctx.Export("ipAddress", lb.IPAddress)
-	ctx.Export("serviceName", service.Name)
-	ctx.Export("serviceUri", service.Uri)
+	ctx.Export("serviceName", home.ServiceName)
+	ctx.Export("serviceUri", home.ServiceUri)
 	ctx.Export("runtimeServiceAccount", identity.Email)
 	ctx.Export("backendService", lb.BackendServiceName)
 	ctx.Export("certificate", lb.CertificateName)
 	ctx.Export("network", network.NetworkName)
-	ctx.Export("redisHost", cache.Host)
-	ctx.Export("redisPort", cache.Port)
+	ctx.Export("redisHost", home.Redis.Host)
+	ctx.Export("redisPort", home.Redis.Port)
+	services, redisHosts := pulumi.StringMap{}, pulumi.StringMap{}
+	for _, rs := range regions {
+		services[rs.Region] = rs.ServiceName
+		redisHosts[rs.Region] = rs.Redis.Host
+	}
+	ctx.Export("regions", pulumi.ToStringArray(cfg.Regions))
+	ctx.Export("services", services)
+	ctx.Export("redisHosts", redisHosts)
 	ctx.Export("firestoreDatabase", db.DatabaseName)
 	ctx.Export("imageRepository", registry.Url)
 	ctx.Export("lbAffinity", pulumi.String(cfg.LBAffinity))

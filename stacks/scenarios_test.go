@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -52,6 +53,19 @@ func scenarios(t testing.TB) []scenario {
 		}},
 		// The dev stack with Cloud Run's affinity alone.
 		{"lb-affinity-none", "dev", dev.With(ns+"lbAffinity", "none")},
+		// Two regions behind the one load balancer, as a YAML list in the stack file reaches
+		// the program (JSON); sessions and carts in Firestore's eur3.
+		{"two-regions", "dev", dev.With(ns+"regions", `["europe-west1","europe-west4"]`, ns+"minInstances", "1", ns+"firestoreLocation", "eur3")},
+		// Three regions on two continents, the home region listed last.
+		{"three-regions", "global", infratest.Config{
+			"gcp:project":            "shop-global-123",
+			"gcp:region":             "us-central1",
+			ns + "regions":           `["us-east1","europe-west1","us-central1"]`,
+			ns + "minInstances":      "1",
+			ns + "maxInstances":      "10",
+			ns + "firestoreLocation": "nam5",
+			ns + "redisTier":         "STANDARD_HA",
+		}},
 	}
 }
 
@@ -96,4 +110,79 @@ func num(r infratest.Resource, path string) float64 {
 func isTrue(r infratest.Resource, path string) bool {
 	v, ok := r.Input(path)
 	return ok && v.IsBool() && v.BoolValue()
+}
+
+// region is what one RegionalService put in the cloud, and the load balancer's NEG for it.
+type region struct {
+	Name                              string
+	Service, Redis, Subnet, NEG       infratest.Resource
+	Secret, SecretVersion, SecretRead infratest.Resource
+}
+
+// regionsOf finds every region's resources by parentage, in registration order (home first),
+// failing the test when a region lacks one.
+func regionsOf(t *testing.T, res *infratest.Result) []region {
+	t.Helper()
+	var out []region
+	for _, rs := range res.OfType("cloudrun-affinity:infra:RegionalService") {
+		rg := region{Name: rs.Name}
+		found := map[string]bool{}
+		var walk func(urn string)
+		walk = func(urn string) {
+			for _, c := range res.Children(urn) {
+				switch c.Type {
+				case runService:
+					rg.Service = c
+				case redisInstance:
+					rg.Redis = c
+				case "gcp:compute/subnetwork:Subnetwork":
+					rg.Subnet = c
+				case "gcp:secretmanager/secret:Secret":
+					rg.Secret = c
+				case "gcp:secretmanager/secretVersion:SecretVersion":
+					rg.SecretVersion = c
+				case "gcp:secretmanager/secretIamMember:SecretIamMember":
+					rg.SecretRead = c
+				}
+				found[c.Type] = true
+				walk(c.URN)
+			}
+		}
+		walk(rs.URN)
+		for _, neg := range res.OfType("gcp:compute/regionNetworkEndpointGroup:RegionNetworkEndpointGroup") {
+			if neg.DependsOn(rg.Service.URN) {
+				rg.NEG = neg
+				found["neg"] = true
+			}
+		}
+		for _, typ := range []string{runService, redisInstance, "gcp:compute/subnetwork:Subnetwork", "gcp:secretmanager/secret:Secret",
+			"gcp:secretmanager/secretVersion:SecretVersion", "gcp:secretmanager/secretIamMember:SecretIamMember", "neg"} {
+			if !found[typ] {
+				t.Fatalf("region %s has no %s", rs.Name, typ)
+			}
+		}
+		out = append(out, rg)
+	}
+	if len(out) == 0 {
+		t.Fatal("no RegionalService registered")
+	}
+	return out
+}
+
+// regionsWanted are a scenario's regions, home first, as LoadConfig orders them.
+func (s scenario) regionsWanted() []string {
+	home := s.cfg["gcp:region"]
+	out := []string{home}
+	var listed []string
+	if raw := s.cfg[ns+"regions"]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &listed); err != nil {
+			panic(err)
+		}
+	}
+	for _, r := range listed {
+		if r != home {
+			out = append(out, r)
+		}
+	}
+	return out
 }

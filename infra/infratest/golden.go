@@ -92,6 +92,10 @@ func (r *Result) Inventory(keys map[string][]string) string {
 			parent = p.Name
 		}
 		fmt.Fprintf(&b, "\n%s %s (parent %s)\n", res.Type, res.Name, parent)
+		// Aliases are the URNs an existing stack knows the resource by: reviewers see what moved.
+		for _, alias := range res.Aliases {
+			fmt.Fprintf(&b, "  was %s\n", alias)
+		}
 		for _, k := range keys[res.Type] {
 			// Lists of objects get a line per element so a diff points at the element.
 			if v, ok := res.Input(k); ok && v.IsArray() && len(v.ArrayValue()) > 1 && v.ArrayValue()[0].IsObject() {

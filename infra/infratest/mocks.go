@@ -188,6 +188,8 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if rpc := args.RegisterRPC; rpc != nil {
 		r.Aliases = m.aliasURNs(r, rpc)
 	}
+	r.Aliases = append(r.Aliases, m.inheritedAliases(r)...)
+	sort.Strings(r.Aliases)
 
 	outputs := knownOnly(args.Inputs)
 	id := ""
@@ -263,6 +265,28 @@ func (m *Mocks) aliasURNs(r Resource, rpc *pulumirpc.RegisterResourceRequest) []
 		out = append(out, urnOf(project, stack, parent, typ, name))
 	}
 	sort.Strings(out)
+	return out
+}
+
+// inheritedAliases are the URNs a child had under each former URN of its parent: the engine
+// gives a child its parent's aliases, so a component that moves takes its children along.
+func (m *Mocks) inheritedAliases(r Resource) []string {
+	m.mu.Lock()
+	var parentAliases []string
+	for _, p := range m.resources {
+		if p.URN == r.Parent {
+			parentAliases = p.Aliases
+		}
+	}
+	m.mu.Unlock()
+	var out []string
+	for _, pa := range parentAliases {
+		out = append(out, urnOf(m.PulumiProject, m.Stack, pa, r.Type, r.Name))
+		for _, own := range r.Aliases {
+			u := resource.URN(own)
+			out = append(out, urnOf(m.PulumiProject, m.Stack, pa, string(u.Type()), u.Name()))
+		}
+	}
 	return out
 }
 
