@@ -15,6 +15,7 @@ import (
 // Config is the bootstrap stack's whole configuration, defaults filled in.
 type Config struct {
 	Project             string // gcp:project
+	Region              string // gcp:region (optional here: only the default bucket location)
 	Repository          string // githubRepository, OWNER/NAME
 	RepositoryID        string // githubRepositoryId, GitHub's numeric repository id
 	RepositoryOwnerID   string // githubRepositoryOwnerId, GitHub's numeric owner (user or org) id
@@ -38,11 +39,10 @@ type Config struct {
 
 // Defaults for the optional keys.
 const (
-	defaultStateBucketLocation = "US"
-	defaultPoolID              = "github"
-	defaultProviderID          = "github-actions"
-	defaultDeployerAccountID   = "pulumi-deployer"
-	defaultPreviewerAccountID  = "pulumi-previewer"
+	defaultPoolID             = "github"
+	defaultProviderID         = "github-actions"
+	defaultDeployerAccountID  = "pulumi-deployer"
+	defaultPreviewerAccountID = "pulumi-previewer"
 )
 
 // defaultGrantableRoles are the roles the main stack grants at project level (infra.Identity gives
@@ -96,6 +96,7 @@ func loadConfig(ctx *pulumi.Context) (Config, error) {
 	}
 	c := Config{
 		Project:             get("gcp:project"),
+		Region:              get("gcp:region"),
 		Repository:          get("githubRepository"),
 		RepositoryID:        get("githubRepositoryId"),
 		RepositoryOwnerID:   get("githubRepositoryOwnerId"),
@@ -119,8 +120,11 @@ func (c *Config) fillDefaults() {
 	if c.StateBucket == "" && c.Project != "" {
 		c.StateBucket = c.Project + "-pulumi-state"
 	}
+	// The bucket goes where the stacks' resources are. An existing stack's bucket keeps its
+	// location whatever this says (StateBucket ignores later changes to it); see validate for
+	// the stack that has neither key.
 	if c.StateBucketLocation == "" {
-		c.StateBucketLocation = defaultStateBucketLocation
+		c.StateBucketLocation = c.Region
 	}
 	if c.PoolID == "" {
 		c.PoolID = defaultPoolID
@@ -172,7 +176,13 @@ func (c Config) validate(ns string, p *problems) {
 	if !bucketRE.MatchString(c.StateBucket) || strings.Contains(c.StateBucket, "..") || strings.HasPrefix(c.StateBucket, "goog") {
 		p.bad(ns, "stateBucket", "%q is not a valid bucket name (3-63 lowercase letters, digits, '-', '_', '.'; not starting with goog)", c.StateBucket)
 	}
-	if !locationRE.MatchString(c.StateBucketLocation) {
+	switch {
+	case c.StateBucketLocation == "":
+		// Before this key defaulted to gcp:region it was US, and the bootstrap commands never
+		// set gcp:region: an existing stack lands here and must say US, or its protected bucket
+		// would be up for replacement.
+		p.bad(ns, "stateBucketLocation", "is required when gcp:region is unset; a stack whose bucket already exists sets the bucket's location (US for buckets this program created before the key existed): `pulumi config set stateBucketLocation US`; a new stack sets gcp:region (the bucket then goes there) or this key (US, EU, or a region such as europe-west1)")
+	case !locationRE.MatchString(c.StateBucketLocation):
 		p.bad(ns, "stateBucketLocation", "%q is not a bucket location (e.g. US, EU, europe-west1)", c.StateBucketLocation)
 	}
 	for _, kv := range [][2]string{{"workloadIdentityPoolId", c.PoolID}, {"workloadIdentityProviderId", c.ProviderID}} {

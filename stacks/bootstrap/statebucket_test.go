@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,7 +15,7 @@ func TestStateBucketIsPrivateVersionedAndProtected(t *testing.T) {
 		b := res.One(t, tBucket)
 		expectInput(t, b, "name", `"`+wantBucket+`"`)
 		expectInput(t, b, "project", `"`+project+`"`)
-		expectInput(t, b, "location", `"US"`)
+		expectInput(t, b, "location", `"`+region+`"`) // gcp:region, as no stateBucketLocation is set
 		expectInput(t, b, "uniformBucketLevelAccess", "true")
 		expectInput(t, b, "publicAccessPrevention", `"enforced"`)
 		expectInput(t, b, "versioning", "{enabled: true}")
@@ -23,11 +24,37 @@ func TestStateBucketIsPrivateVersionedAndProtected(t *testing.T) {
 		if !b.Protect {
 			t.Error("the state bucket is not protected: a destroy would delete every stack's state")
 		}
+		if !slices.Equal(b.IgnoreChanges, []string{"location"}) {
+			t.Errorf("ignoreChanges = %v, want [location]: a changed location would replace the bucket", b.IgnoreChanges)
+		}
 		if b.Parent != res.One(t, tStateBucket).URN {
 			t.Error("the bucket is not a child of the StateBucket component")
 		}
 		// Grants on the bucket (who gets which, exactly) are in grants_test.go.
 	})
+}
+
+func TestStateBucketLocationDefaultsToTheRegionAndCanBeSet(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  infratest.Config
+		want string
+	}{
+		{"gcp:region", baseConfig(), region},
+		{"stateBucketLocation wins", baseConfig().With(ns+":stateBucketLocation", "EU"), "EU"},
+		{"no region, key set", withoutRegion(baseConfig()).With(ns+":stateBucketLocation", "US"), "US"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			expectInput(t, run(t, infratest.Preview, c.cfg).One(t, tBucket), "location", `"`+c.want+`"`)
+		})
+	}
+}
+
+func withoutRegion(c infratest.Config) infratest.Config {
+	c = c.Clone()
+	delete(c, "gcp:region")
+	return c
 }
 
 // A bootstrap stack set up before this change has gcp:project and githubRepository (the README's
@@ -37,7 +64,8 @@ func TestStateBucketIsPrivateVersionedAndProtected(t *testing.T) {
 // (type, parent, name) and, after the engine applies ignoreChanges, the same value for every
 // input the provider replaces the resource for (ForceNew in terraform-provider-google-beta:
 // storage bucket name, location, project; pool workload_identity_pool_id, project; provider
-// both ids, project; service account account_id, project).
+// both ids, project; service account account_id, project). Without gcp:region the stack must
+// say where its bucket is: the run fails before registering anything, naming both keys.
 func TestExistingStackKeepsItsBucketPoolProviderAndDeployer(t *testing.T) {
 	const stackURN = "urn:pulumi:bootstrap::" + ns + "::"
 	// What the program registered before this change (its old inputs, as in the stack's state).
@@ -58,9 +86,28 @@ func TestExistingStackKeepsItsBucketPoolProviderAndDeployer(t *testing.T) {
 	upgraded := old.With(ns+":githubRepositoryId", repositoryID, ns+":githubRepositoryOwnerId", ownerID,
 		ns+":existingRuntimeServiceAccounts", `{"dev": "affinity-run-dev@`+project+`.iam.gserviceaccount.com"}`)
 
+	t.Run("no region, no location: refused", func(t *testing.T) {
+		res, err := infratest.Run(infratest.Update, program,
+			infratest.WithConfig(upgraded), infratest.WithStack("bootstrap"), infratest.WithMocksSetup(mockFederation))
+		if err == nil {
+			t.Fatal("program accepted a stack that says nowhere where its bucket is")
+		}
+		for _, key := range []string{ns + ":stateBucketLocation:", "gcp:region", "US"} {
+			if !strings.Contains(err.Error(), key) {
+				t.Errorf("error does not mention %s: %v", key, err)
+			}
+		}
+		for _, r := range res.Resources() {
+			if r.Type != "pulumi:pulumi:Stack" {
+				t.Errorf("registered %s %s despite the refusal", r.Type, r.Name)
+			}
+		}
+	})
 	for name, cfg := range map[string]infratest.Config{
-		"ids added":                   upgraded,
-		"gcp:region set, no location": upgraded.With("gcp:region", region),
+		"stateBucketLocation US":         upgraded.With(ns+":stateBucketLocation", "US"),
+		"gcp:region set, no location":    upgraded.With("gcp:region", region),
+		"gcp:region and a new location":  upgraded.With("gcp:region", region, ns+":stateBucketLocation", "EU"),
+		"stateBucketLocation lower case": upgraded.With(ns+":stateBucketLocation", "us"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			res := run(t, infratest.Update, cfg)
