@@ -24,11 +24,12 @@ const CIEntryPoint = "bash .ci/run"
 
 // Repository settings the workflows read (README, "CI").
 const (
-	ProviderVar   = "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
-	AccountVar    = "${{ vars.GCP_SERVICE_ACCOUNT }}"
-	BackendVar    = "${{ vars.PULUMI_BACKEND_URL }}"
-	PassphraseEnv = "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
-	TokenEnv      = "${{ secrets.PULUMI_ACCESS_TOKEN }}"
+	ProviderVar       = "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}"
+	AccountVar        = "${{ vars.GCP_SERVICE_ACCOUNT }}"         // the deployer
+	PreviewAccountVar = "${{ vars.GCP_PREVIEW_SERVICE_ACCOUNT }}" // the read-only previewer
+	BackendVar        = "${{ vars.PULUMI_BACKEND_URL }}"
+	PassphraseEnv     = "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+	TokenEnv          = "${{ secrets.PULUMI_ACCESS_TOKEN }}"
 )
 
 // problems collects findings with the workflow file and job as a prefix.
