@@ -13,10 +13,10 @@ import (
 
 // PreviewStateRole is all a pull-request preview needs: read the checkpoint (objects get and
 // list in the state bucket). Pulumi's DIY backend takes no lock for a preview: Preview goes
-// straight to apply with DryRun, while Update, Refresh, Destroy and Import call Lock first, and
-// a dry run writes no snapshot, history or backup (pkg/backend/diy/backend.go, Preview and
-// apply; pulumi/pulumi at 1b59498, after v3.259.0). pulumi/actions v7.0.0 runs selectStack
-// (upsert off), preview and stack outputs: reads only.
+// straight to apply with DryRun, while Update, Refresh, Destroy, Import and stack create, rename
+// and remove call Lock first, and a dry run writes no snapshot, history or backup
+// (pkg/backend/diy/backend.go, Preview and apply; pulumi/pulumi at 1b59498, after v3.259.0).
+// pulumi/actions v7.0.0 runs selectStack (upsert off), preview and stack outputs: reads only.
 const PreviewStateRole = "roles/storage.objectViewer"
 
 // Previewer is the service account pull-request previews run as: it can read the Pulumi state
