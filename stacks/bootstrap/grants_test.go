@@ -93,20 +93,38 @@ func (g grant) matches(want grant, mode infratest.Mode) bool {
 	return g.role == want.role && eq(g.on, want.on) && eq(g.member, want.member) && eq(g.condition, want.condition)
 }
 
-// expectGrants fails unless got and want pair up one to one.
+// expectGrants fails unless got and want pair up one to one. In preview several grants may
+// match one wanted grant (unknown values), so this finds a complete pairing if one exists
+// (augmenting paths) rather than taking the first match.
 func expectGrants(t *testing.T, mode infratest.Mode, got, want []grant) {
 	t.Helper()
-	left := slices.Clone(want)
-	for _, g := range got {
-		i := slices.IndexFunc(left, func(w grant) bool { return g.matches(w, mode) })
-		if i < 0 {
-			t.Errorf("unexpected grant %s", g)
-			continue
-		}
-		left = slices.Delete(left, i, i+1)
+	owner := make([]int, len(want)) // want index -> got index paired with it, or -1
+	for i := range owner {
+		owner[i] = -1
 	}
-	for _, w := range left {
-		t.Errorf("missing grant %s", w)
+	var pair func(g int, seen []bool) bool
+	pair = func(g int, seen []bool) bool {
+		for w := range want {
+			if seen[w] || !got[g].matches(want[w], mode) {
+				continue
+			}
+			seen[w] = true
+			if owner[w] < 0 || pair(owner[w], seen) {
+				owner[w] = g
+				return true
+			}
+		}
+		return false
+	}
+	for g := range got {
+		if !pair(g, make([]bool, len(want))) {
+			t.Errorf("unexpected grant %s", got[g])
+		}
+	}
+	for w, g := range owner {
+		if g < 0 {
+			t.Errorf("missing grant %s", want[w])
+		}
 	}
 }
 
