@@ -15,7 +15,7 @@ func program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err // nothing registered yet: bad config leaves nothing half done
 	}
-	stack := stackID(ctx.Project(), ctx.Stack())
+	stack := infra.StackID(ctx.Project(), ctx.Stack())
 	labels := infra.StackLabels(labelValue(ctx.Project()), stack, cfg.Labels)
 
 	apis, err := infra.NewAPIs(ctx, "apis", infra.APIsArgs{Project: cfg.Project})
@@ -42,7 +42,7 @@ func program(ctx *pulumi.Context) error {
 		Version:         cfg.RedisVersion,
 		MaintenanceDay:  cfg.RedisMaintenanceDay,
 		MaintenanceHour: cfg.RedisMaintenanceHour,
-		SecretID:        "cloudrun-affinity-redis-auth-" + stack,
+		SecretID:        infra.RedisSecretID(stack),
 		SnapshotPeriod:  cfg.RedisSnapshotPeriod,
 		Labels:          labels,
 		DependsOn:       needAPIs,

@@ -226,16 +226,17 @@ func (c Config) validate(ns string, p *problems) {
 	if len(c.DeployStacks) == 0 {
 		p.bad(ns, "deployStacks", `must list at least one main stack (e.g. ["dev"])`)
 	}
-	slugs := map[string]string{}
+	listed := map[string]bool{}
 	for _, s := range c.DeployStacks {
 		if !stackRE.MatchString(s) {
 			p.bad(ns, "deployStacks", "%q is not a main stack name (1-40 lowercase letters, digits, '-', '_', '.', starting with a letter or digit)", s)
 			continue
 		}
-		if other, dup := slugs[slug(s)]; dup {
-			p.bad(ns, "deployStacks", "%q and %q name the same resources (%s); list each stack once", other, s, slug(s))
+		// Stack names that slug alike still get distinct physical names (infra.StackID).
+		if listed[s] {
+			p.bad(ns, "deployStacks", "lists %q twice; list each stack once", s)
 		}
-		slugs[slug(s)] = s
+		listed[s] = true
 	}
 	emailRE := regexp.MustCompile(`^([a-z][a-z0-9-]{4,28}[a-z0-9])@` + regexp.QuoteMeta(c.Project) + `\.iam\.gserviceaccount\.com$`)
 	for _, s := range sortedKeys(c.ExistingRuntimeAccounts) {

@@ -45,7 +45,7 @@ func TestBadConfigFailsNamingTheKeyAndCreatesNothing(t *testing.T) {
 		{"stacks not JSON", baseConfig().With(ns+":deployStacks", "dev"), ns + ":deployStacks"},
 		{"no stacks", baseConfig().With(ns+":deployStacks", `[]`), ns + ":deployStacks"},
 		{"stack name upper case", baseConfig().With(ns+":deployStacks", `["Dev"]`), ns + ":deployStacks"},
-		{"stacks with one slug", baseConfig().With(ns+":deployStacks", `["a.b", "a-b"]`), ns + ":deployStacks"},
+		{"a stack listed twice", baseConfig().With(ns+":deployStacks", `["a-b", "a-b"]`), ns + ":deployStacks"},
 		{"existing not JSON", baseConfig().With(ns+":existingRuntimeServiceAccounts", devAccount), ns + ":existingRuntimeServiceAccounts"},
 		{"existing for another stack", baseConfig().With(ns+":existingRuntimeServiceAccounts", `{"prod": "`+devAccount+`"}`), ns + ":existingRuntimeServiceAccounts"},
 		{"existing in another project", baseConfig().With(ns+":existingRuntimeServiceAccounts", `{"dev": "affinity-run-dev@other-project.iam.gserviceaccount.com"}`), ns + ":existingRuntimeServiceAccounts"},

@@ -58,8 +58,11 @@ const WorkloadIdentityUserRole = "roles/iam.workloadIdentityUser"
 const ProjectResourceType = "cloudresourcemanager.googleapis.com/Project"
 
 // MainStackSecretID is the Secret Manager secret the main stack keeps a stack's Redis AUTH
-// string in (stacks/main.go: "cloudrun-affinity-redis-auth-" + slug of the stack name).
-func MainStackSecretID(stack string) string { return "cloudrun-affinity-redis-auth-" + slug(stack) }
+// string in (infra.RedisSecretID of the main program's stack id). A stack in several regions
+// keeps one per region, named MainStackSecretID + "_" + region.
+func MainStackSecretID(stack string) string {
+	return infra.RedisSecretID(infra.StackID(infra.Project, stack))
+}
 
 // GrantableRolesCondition is the IAM condition expression that restricts project IAM changes to
 // bindings of the given roles. modifiedGrantsByRole lists the roles of the bindings a
@@ -86,7 +89,9 @@ func SecretsCondition(projectNumber string, secretIDs []string) string {
 	clauses := []string{fmt.Sprintf("resource.type == '%s'", ProjectResourceType)}
 	for _, id := range secretIDs {
 		name := fmt.Sprintf("projects/%s/secrets/%s", projectNumber, id)
-		clauses = append(clauses, fmt.Sprintf("resource.name == '%s'", name), fmt.Sprintf("resource.name.startsWith('%s/')", name))
+		// The secret, its versions, and its regional twins (ID_REGION) with theirs.
+		clauses = append(clauses, fmt.Sprintf("resource.name == '%s'", name), fmt.Sprintf("resource.name.startsWith('%s/')", name),
+			fmt.Sprintf("resource.name.startsWith('%s_')", name))
 	}
 	return strings.Join(clauses, " || ")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
 	"slices"
 	"strings"
 	"testing"
@@ -148,8 +149,10 @@ func TestEveryGrantWithTwoStacksOneOfThemExisting(t *testing.T) {
 	secrets := "resource.type == 'cloudresourcemanager.googleapis.com/Project' || " +
 		"resource.name == 'projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev' || " +
 		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev/') || " +
+		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev_') || " +
 		"resource.name == 'projects/123456789012/secrets/cloudrun-affinity-redis-auth-prod' || " +
-		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-prod/')"
+		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-prod/') || " +
+		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-prod_')"
 	var want []grant
 	for _, g := range wantGrants {
 		switch {
@@ -256,7 +259,9 @@ func TestSecretsConditionNamesTheSecretsByProjectNumber(t *testing.T) {
 	got := SecretsCondition("42", []string{"a", "b"})
 	want := "resource.type == 'cloudresourcemanager.googleapis.com/Project' || " +
 		"resource.name == 'projects/42/secrets/a' || resource.name.startsWith('projects/42/secrets/a/') || " +
-		"resource.name == 'projects/42/secrets/b' || resource.name.startsWith('projects/42/secrets/b/')"
+		"resource.name.startsWith('projects/42/secrets/a_') || " +
+		"resource.name == 'projects/42/secrets/b' || resource.name.startsWith('projects/42/secrets/b/') || " +
+		"resource.name.startsWith('projects/42/secrets/b_')"
 	if got != want {
 		t.Errorf("SecretsCondition = %q, want %q", got, want)
 	}
@@ -265,7 +270,8 @@ func TestSecretsConditionNamesTheSecretsByProjectNumber(t *testing.T) {
 	if strings.Contains(got, "startsWith('projects/42/secrets/a')") {
 		t.Error("a secret's startsWith clause lacks the trailing slash and would match longer ids")
 	}
-	if MainStackSecretID("Feature.X") != "cloudrun-affinity-redis-auth-feature-x" {
-		t.Errorf("MainStackSecretID(Feature.X) = %q, want the main program's slug", MainStackSecretID("Feature.X"))
+	// The main program's own id: the name itself where it is a slug, else slug plus a hash.
+	if got, want := MainStackSecretID("Feature.X"), infra.RedisSecretID(infra.StackID(infra.Project, "Feature.X")); got != want || MainStackSecretID("dev") != "cloudrun-affinity-redis-auth-dev" {
+		t.Errorf("MainStackSecretID(Feature.X) = %q, want %q (and dev's unchanged)", got, want)
 	}
 }

@@ -44,7 +44,8 @@ const (
 	wantGrantRoles  = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/datastore.user'])"
 	wantDevSecrets  = "resource.type == 'cloudresourcemanager.googleapis.com/Project' || " +
 		"resource.name == 'projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev' || " +
-		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev/')"
+		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev/') || " +
+		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev_')"
 )
 
 // accountName is the fully qualified name IAM bindings on a service account use.

@@ -81,10 +81,10 @@ func (a RuntimeAccountsArgs) Validate() error {
 	return errors.Join(errs...)
 }
 
-// RuntimeAccountID is the id of the account created for a stack: affinity-rt-<stack>, cut to
-// 30 characters with a hash of the whole name when longer (the main program's rule).
+// RuntimeAccountID is the id of the account created for a stack: affinity-rt-<stack id> (the
+// main program's infra.StackID), cut to 30 characters with a hash of the whole name when longer.
 func RuntimeAccountID(stack string) string {
-	id := runtimeAccountPrefix + slug(stack)
+	id := runtimeAccountPrefix + infra.StackID(infra.Project, stack)
 	if len(id) <= 30 {
 		return id
 	}
@@ -103,7 +103,7 @@ func NewRuntimeAccounts(ctx *pulumi.Context, name string, args RuntimeAccountsAr
 	}
 	emails := pulumi.StringMap{}
 	for _, stack := range args.Stacks {
-		logical := name + "-" + slug(stack)
+		logical := name + "-" + infra.StackID(infra.Project, stack)
 		var email, account pulumi.StringInput // account: projects/PROJECT/serviceAccounts/EMAIL
 		if existing, ok := args.Existing[stack]; ok {
 			// The grant below needs the account to exist: the main stack made it long ago.
@@ -132,19 +132,4 @@ func NewRuntimeAccounts(ctx *pulumi.Context, name string, args RuntimeAccountsAr
 	}
 	c.Emails = emails.ToStringMapOutput()
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"emails": c.Emails})
-}
-
-// slug turns a stack name into what the main program puts in resource names (stacks/main.go,
-// slug: lowercase letters, digits and -); the two must agree, or the deployer's Secret Manager
-// condition would name secrets the main stack does not create.
-func slug(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(s) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('-')
-		}
-	}
-	return strings.Trim(b.String(), "-")
 }

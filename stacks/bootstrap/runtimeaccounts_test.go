@@ -57,3 +57,19 @@ func TestRuntimeAccountIsCreatedOnlyWhenTheStackHasNone(t *testing.T) {
 		expectInput(t, res.Named(t, tAccountMember, "runtime-dev-deployer"), "serviceAccountId", `"`+accountName(devOwn)+`"`)
 	})
 }
+
+// TestStacksThatSlugAlikeGetTheirOwnRuntimeAccount: the bootstrap names accounts by the main
+// program's stack id, so stacks whose names slug alike never share one.
+func TestStacksThatSlugAlikeGetTheirOwnRuntimeAccount(t *testing.T) {
+	seen := map[string]string{}
+	for _, stack := range []string{"a-b", "a.b", "a_b", "A-b"} {
+		id := RuntimeAccountID(stack)
+		if other, dup := seen[id]; dup || len(id) > 30 {
+			t.Errorf("%q and %q share runtime account %q (or it is too long)", other, stack, id)
+		}
+		seen[id] = stack
+	}
+	if RuntimeAccountID("dev") != "affinity-rt-dev" {
+		t.Errorf("dev's account is %q, want affinity-rt-dev", RuntimeAccountID("dev"))
+	}
+}
