@@ -15,7 +15,7 @@ func program(ctx *pulumi.Context) error {
 	if err != nil {
 		return err // nothing registered yet: bad config leaves nothing half done
 	}
-	stack := stackID(ctx.Project(), ctx.Stack())
+	stack := infra.StackID(ctx.Project(), ctx.Stack())
 	labels := infra.StackLabels(labelValue(ctx.Project()), stack, cfg.Labels)
 
 	apis, err := infra.NewAPIs(ctx, "apis", infra.APIsArgs{Project: cfg.Project})
@@ -104,7 +104,7 @@ func program(ctx *pulumi.Context) error {
 				DependsOn: identity.Grants,
 			},
 			IdentityMember: identity.Member,
-			SecretIDPrefix: "cloudrun-affinity-redis-auth-" + stack,
+			SecretIDPrefix: infra.RedisSecretID(stack),
 			Labels:         labels,
 			DependsOn:      needAPIs,
 		})

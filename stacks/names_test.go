@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
 	"strings"
 	"testing"
 
@@ -35,11 +36,11 @@ func physicalNames(t *testing.T, project, stack string) map[string]string {
 
 func TestExistingStacksKeepTheirPhysicalNames(t *testing.T) {
 	for stack, want := range map[string]string{"dev": "dev", "prod": "prod", "feature-42": "feature-42"} {
-		if got := stackID(defaultProject, stack); got != want {
-			t.Errorf("stackID(%q) = %q; a stack deployed before hashing would get new names", stack, got)
+		if got := infra.StackID(infra.Project, stack); got != want {
+			t.Errorf("infra.StackID(%q) = %q; a stack deployed before hashing would get new names", stack, got)
 		}
 	}
-	got := physicalNames(t, defaultProject, "dev")
+	got := physicalNames(t, infra.Project, "dev")
 	want := map[string]string{
 		"secret": "cloudrun-affinity-redis-auth-dev", "registry": "cloudrun-affinity-dev",
 		"service account": "affinity-run-dev", "database prefix": "affinity-dev", "stack label": "dev",
@@ -54,8 +55,8 @@ func TestExistingStacksKeepTheirPhysicalNames(t *testing.T) {
 func TestStacksSharingAGoogleProjectNeverShareAName(t *testing.T) {
 	// Stack names that slug alike, and one stack name in two Pulumi projects.
 	stacks := [][2]string{
-		{defaultProject, "dev-1"}, {defaultProject, "dev_1"}, {defaultProject, "Dev-1"}, {defaultProject, "dev.1"},
-		{defaultProject, "dev"}, {"shop", "dev"}, {"shop", "dev_1"},
+		{infra.Project, "dev-1"}, {infra.Project, "dev_1"}, {infra.Project, "Dev-1"}, {infra.Project, "dev.1"},
+		{infra.Project, "dev"}, {"shop", "dev"}, {"shop", "dev_1"},
 	}
 	seen := map[string]string{} // kind + name -> who has it
 	for _, ps := range stacks {
@@ -71,7 +72,7 @@ func TestStacksSharingAGoogleProjectNeverShareAName(t *testing.T) {
 
 func TestLongStackNamesFitEveryName(t *testing.T) {
 	long := strings.Repeat("production-europe-west1-", 4) // 96 characters
-	a, b := physicalNames(t, defaultProject, long+"a"), physicalNames(t, defaultProject, long+"b")
+	a, b := physicalNames(t, infra.Project, long+"a"), physicalNames(t, infra.Project, long+"b")
 	limits := map[string]int{"secret": 255, "registry": 63, "service account": 30, "database prefix": 63 - 7, "stack label": 63}
 	for what, max := range limits {
 		if len(a[what]) > max || len(b[what]) > max {
@@ -89,8 +90,8 @@ func TestAccountIDAndSlugFitGoogleLimits(t *testing.T) {
 		"Feature_Branch.42":             "affinity-run-feature-branch-42",
 		"a-very-long-stack-name-indeed": "affinity-run-a-very-lon-7b6e52",
 	} {
-		if got := accountID(slug(stack)); got != want || len(got) > 30 {
-			t.Errorf("accountID(slug(%q)) = %q, want %q", stack, got, want)
+		if got := accountID(infra.Slug(stack)); got != want || len(got) > 30 {
+			t.Errorf("accountID(infra.Slug(%q)) = %q, want %q", stack, got, want)
 		}
 	}
 	// Long stack names that share a prefix must not share a service account.

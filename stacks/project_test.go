@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/cloudrun-affinity/cloudrun-affinity/infra"
 	"reflect"
 	"sort"
 	"strings"
@@ -18,7 +19,7 @@ func TestPulumiYamlDeclaresTheKeysTheProgramReads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Pulumi.yaml: %v", err)
 	}
-	if proj.Name != defaultProject || proj.Main != "stacks/" || proj.Runtime.Name() != "go" {
+	if proj.Name != infra.Project || proj.Main != "stacks/" || proj.Runtime.Name() != "go" {
 		t.Errorf("project %q main %q runtime %q", proj.Name, proj.Main, proj.Runtime.Name())
 	}
 	declared := map[string]bool{}

@@ -132,6 +132,27 @@ func TestGoogleAuthIsWorkloadIdentityFromRepositoryVariables(t *testing.T) {
 	}
 }
 
+// Pull-request code previews as the read-only preview account; only deploys (in a GitHub
+// environment) use the deployer.
+func TestPreviewUsesThePreviewIdentityAndDeployTheDeployer(t *testing.T) {
+	all := loadAll(t)
+	for _, f := range sortedKeys(all) {
+		expectNone(t, CheckIdentities(all[f]))
+	}
+	// And each file has the job it is about: a check that finds no auth step proves nothing.
+	for file, job := range map[string]string{pullRequestFile: "preview", deployFile: "deploy"} {
+		if len(all[file].Jobs[job].StepsUsing(AuthAction)) != 1 {
+			t.Errorf("%s job %s does not authenticate to Google once", file, job)
+		}
+	}
+	if got := all[pullRequestFile].Jobs["preview"].StepsUsing(AuthAction)[0].With["service_account"]; got != PreviewAccountVar {
+		t.Errorf("preview authenticates as %q, want %q", got, PreviewAccountVar)
+	}
+	if got := all[deployFile].Jobs["deploy"].StepsUsing(AuthAction)[0].With["service_account"]; got != AccountVar {
+		t.Errorf("deploy authenticates as %q, want %q", got, AccountVar)
+	}
+}
+
 func TestGoModulesAndBuildsAreCachedOnGoSum(t *testing.T) {
 	all := loadAll(t)
 	for _, f := range sortedKeys(all) {
@@ -190,6 +211,16 @@ func TestChecksCatchMiswiring(t *testing.T) {
 			CheckNoPullRequestTarget, "pull_request_target"},
 		{"JSON key", deployFile, func(w *Workflow) { step(w, "deploy", AuthAction).With["credentials_json"] = "${{ secrets.KEY }}" },
 			CheckGoogleAuth, "credentials_json"},
+		{"preview as the deployer", pullRequestFile, func(w *Workflow) { step(w, "preview", AuthAction).With["service_account"] = AccountVar },
+			CheckIdentities, "want the preview account"},
+		{"deploy as the previewer", deployFile, func(w *Workflow) { step(w, "deploy", AuthAction).With["service_account"] = PreviewAccountVar },
+			CheckIdentities, "want the deployer"},
+		{"deploy outside an environment", deployFile, func(w *Workflow) { w.Jobs["deploy"].Environment = nil },
+			CheckIdentities, "without a GitHub environment"},
+		{"preview in the deploy environment", pullRequestFile, func(w *Workflow) { w.Jobs["preview"].Environment = &Environment{Name: "dev"} },
+			CheckIdentities, "declares environment \"dev\""},
+		{"pull request runs up", pullRequestFile, func(w *Workflow) { step(w, "preview", PulumiAction).With["command"] = "up" },
+			CheckIdentities, "runs pulumi \"up\" on pull-request code"},
 		{"auth after pulumi", pullRequestFile, func(w *Workflow) {
 			j := w.Jobs["preview"]
 			a, p := j.StepIndex(AuthAction), j.StepIndex(PulumiAction)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/projects"
@@ -14,7 +15,9 @@ import (
 )
 
 // DeployerProjectRoles are the project-level roles `pulumi up` of the main stack needs, and no
-// more: no owner/editor, nothing the stack does not create. Each line says what needs it.
+// more: no owner/editor, nothing the stack does not create, nothing on service accounts (the
+// deployer acts as the runtime accounts through grants on those accounts, RuntimeAccounts).
+// Each line says what needs it. Roles narrowed by a condition are granted below, not here.
 var DeployerProjectRoles = []string{
 	// Enable the APIs the stack uses (infra.APIs: projects.Service resources).
 	"roles/serviceusage.serviceUsageAdmin",
@@ -28,25 +31,20 @@ var DeployerProjectRoles = []string{
 	"roles/redis.admin",
 	// Firestore database and its TTL field configuration.
 	"roles/datastore.owner",
-	// Secret Manager secret and version for the Redis AUTH string, and the secret-level grant
-	// that lets the runtime service account read it.
-	"roles/secretmanager.admin",
 	// Artifact Registry repository, and pushing the app image into it.
 	"roles/artifactregistry.admin",
 	// Cloud Run service and its invoker policy.
 	"roles/run.admin",
-	// The app's runtime service account.
-	"roles/iam.serviceAccountAdmin",
-	// Deploy Cloud Run revisions that run as the runtime service account (actAs). Project-wide
-	// because that account is created by the main stack; serviceAccountAdmin could grant the
-	// same on any account anyway.
-	"roles/iam.serviceAccountUser",
 }
 
 // ProjectIAMAdminRole lets the deployer add the main stack's project-level grants; a condition
 // limits it to the roles listed in DeployerArgs.GrantableRoles, so the deployer cannot grant
 // itself (or anyone) owner or any other role.
 const ProjectIAMAdminRole = "roles/resourcemanager.projectIamAdmin"
+
+// SecretManagerAdminRole manages the Redis AUTH secret, its versions and the secret-level grant
+// that lets the runtime account read it; a condition limits it to the main stacks' secrets.
+const SecretManagerAdminRole = "roles/secretmanager.admin"
 
 // StateBucketRole is the deployer's only access to the state bucket: read, write, delete and
 // list objects (checkpoints, history, locks), no bucket settings, no IAM.
@@ -55,8 +53,22 @@ const StateBucketRole = "roles/storage.objectUser"
 // WorkloadIdentityUserRole lets a federated principal impersonate the service account.
 const WorkloadIdentityUserRole = "roles/iam.workloadIdentityUser"
 
+// ProjectResourceType is the resource type IAM Conditions see for a permission checked on the
+// project (https://cloud.google.com/iam/docs/conditions-resource-attributes).
+const ProjectResourceType = "cloudresourcemanager.googleapis.com/Project"
+
+// MainStackSecretID is the Secret Manager secret the main stack keeps a stack's Redis AUTH
+// string in (infra.RedisSecretID of the main program's stack id). A stack in several regions
+// keeps one per region, named MainStackSecretID + "_" + region.
+func MainStackSecretID(stack string) string {
+	return infra.RedisSecretID(infra.StackID(infra.Project, stack))
+}
+
 // GrantableRolesCondition is the IAM condition expression that restricts project IAM changes to
-// bindings of the given roles.
+// bindings of the given roles. modifiedGrantsByRole lists the roles of the bindings a
+// setIamPolicy adds or removes, conditional bindings included, so the main stack's
+// roles/datastore.user limited by a condition to its database passes too
+// (https://cloud.google.com/iam/docs/setting-limits-on-granting-roles).
 func GrantableRolesCondition(roles []string) string {
 	quoted := make([]string, len(roles))
 	for i, r := range roles {
@@ -65,25 +77,52 @@ func GrantableRolesCondition(roles []string) string {
 	return fmt.Sprintf("api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly([%s])", strings.Join(quoted, ", "))
 }
 
-// Deployer is the service account GitHub Actions deploys as: the project roles above, object
-// access on the state bucket only, and impersonation allowed to one repository's workflows.
+// SecretsCondition limits roles/secretmanager.admin to the given secrets and their versions.
+// Secret Manager names resources by project number in conditions (projects/NUMBER/secrets/ID,
+// .../versions/N; https://cloud.google.com/iam/docs/conditions-resource-attributes). Creating a
+// secret is authorized "on the specified resource parent", the project
+// (https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets/create), so a
+// condition on the secret's name alone would refuse the create: the project clause lets the
+// role's project-level permissions through (secrets.create and .list, locations), which create
+// and list secrets but cannot read, change, grant on or delete any secret but these.
+func SecretsCondition(projectNumber string, secretIDs []string) string {
+	clauses := []string{fmt.Sprintf("resource.type == '%s'", ProjectResourceType)}
+	for _, id := range secretIDs {
+		name := fmt.Sprintf("projects/%s/secrets/%s", projectNumber, id)
+		// The secret, its versions, and its regional twins (ID_REGION) with theirs.
+		clauses = append(clauses, fmt.Sprintf("resource.name == '%s'", name), fmt.Sprintf("resource.name.startsWith('%s/')", name),
+			fmt.Sprintf("resource.name.startsWith('%s_')", name))
+	}
+	return strings.Join(clauses, " || ")
+}
+
+// Deployer is the service account GitHub Actions deploys as: the project roles above, IAM and
+// Secret Manager administration limited by conditions, object access on the state bucket only,
+// and impersonation allowed only to jobs that run in the deploy environments.
 type Deployer struct {
 	pulumi.ResourceState
 	Email pulumi.StringOutput `pulumi:"email"`
+	// Member is serviceAccount:EMAIL, for grants to the deployer.
+	Member pulumi.StringOutput `pulumi:"member"`
 }
 
 // DeployerArgs configures the account and who may use it.
 type DeployerArgs struct {
-	Project   string
-	AccountID string
-	// Principal is the principalSet allowed to impersonate the account (GitHubFederation's
-	// RepositoryPrincipal).
-	Principal pulumi.StringInput
+	Project string
+	// ProjectNumber names the secrets in the Secret Manager condition.
+	ProjectNumber pulumi.StringInput
+	AccountID     string
+	// Principals are the principalSets allowed to impersonate the account, by a short label for
+	// the logical name: the jobs of each deploy environment (environment name ->
+	// GitHubFederation.PrincipalSet(AttrEnvironment, name)).
+	Principals map[string]pulumi.StringInput
 	// StateBucket is the name of the state bucket.
 	StateBucket pulumi.StringInput
 	// GrantableRoles are the only roles the deployer may grant at project level.
 	GrantableRoles []string
-	DependsOn      []pulumi.Resource
+	// SecretIDs are the Secret Manager secrets the deployer may manage.
+	SecretIDs []string
+	DependsOn []pulumi.Resource
 }
 
 // Validate checks the fields.
@@ -92,11 +131,19 @@ func (a DeployerArgs) Validate() error {
 	if a.Project == "" {
 		errs = append(errs, errors.New("Project is required"))
 	}
+	if a.ProjectNumber == nil {
+		errs = append(errs, errors.New("ProjectNumber is required (GitHubFederation.ProjectNumber)"))
+	}
 	if !accountRE.MatchString(a.AccountID) {
 		errs = append(errs, fmt.Errorf("AccountID %q must be 6-30 lowercase letters, digits or hyphens, starting with a letter", a.AccountID))
 	}
-	if a.Principal == nil {
-		errs = append(errs, errors.New("Principal is required (the repository's principalSet)"))
+	if len(a.Principals) == 0 {
+		errs = append(errs, errors.New("Principals must list at least one principalSet (the deploy environments')"))
+	}
+	for label, p := range a.Principals {
+		if p == nil || !environmentRE.MatchString(label) {
+			errs = append(errs, fmt.Errorf("Principals: %q needs a principalSet and a label of letters, digits, '-', '_', '.'", label))
+		}
 	}
 	if a.StateBucket == nil {
 		errs = append(errs, errors.New("StateBucket is required"))
@@ -109,8 +156,18 @@ func (a DeployerArgs) Validate() error {
 			errs = append(errs, fmt.Errorf("GrantableRoles: %q is not a role name (roles/...)", r))
 		}
 	}
+	if len(a.SecretIDs) == 0 {
+		errs = append(errs, errors.New("SecretIDs must list at least one secret (the main stacks' Redis AUTH secrets)"))
+	}
+	for _, id := range a.SecretIDs {
+		if !secretIDRE.MatchString(id) {
+			errs = append(errs, fmt.Errorf("SecretIDs: %q is not a secret id (1-255 letters, digits, - or _)", id))
+		}
+	}
 	return errors.Join(errs...)
 }
+
+var secretIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
 
 // NewDeployer creates the account and its grants.
 func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pulumi.ResourceOption) (*Deployer, error) {
@@ -140,17 +197,29 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 			return nil, err
 		}
 	}
-	if _, err := projects.NewIAMMember(ctx, name+"-"+shortRole(ProjectIAMAdminRole), &projects.IAMMemberArgs{
-		Project: pulumi.String(args.Project),
-		Role:    pulumi.String(ProjectIAMAdminRole),
-		Member:  member,
-		Condition: &projects.IAMMemberConditionArgs{
-			Title:       pulumi.String("only the main stack's runtime roles"),
-			Description: pulumi.String("The deployer may add or remove bindings of these roles only"),
-			Expression:  pulumi.String(GrantableRolesCondition(args.GrantableRoles)),
-		},
-	}, infra.ChildOptions(c, args.DependsOn)...); err != nil {
-		return nil, err
+	conditional := []struct {
+		role               string
+		title, description string
+		expression         pulumi.StringInput
+	}{
+		{ProjectIAMAdminRole, "only the main stack's runtime roles", "The deployer may add or remove bindings of these roles only",
+			pulumi.String(GrantableRolesCondition(args.GrantableRoles))},
+		{SecretManagerAdminRole, "only the main stacks' secrets", "Secret Manager administration of the Redis AUTH secrets of the deploy stacks",
+			args.ProjectNumber.ToStringOutput().ApplyT(func(n string) string { return SecretsCondition(n, args.SecretIDs) }).(pulumi.StringOutput)},
+	}
+	for _, g := range conditional {
+		if _, err := projects.NewIAMMember(ctx, name+"-"+shortRole(g.role), &projects.IAMMemberArgs{
+			Project: pulumi.String(args.Project),
+			Role:    pulumi.String(g.role),
+			Member:  member,
+			Condition: &projects.IAMMemberConditionArgs{
+				Title:       pulumi.String(g.title),
+				Description: pulumi.String(g.description),
+				Expression:  g.expression,
+			},
+		}, infra.ChildOptions(c, args.DependsOn)...); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := storage.NewBucketIAMMember(ctx, name+"-state", &storage.BucketIAMMemberArgs{
 		Bucket: args.StateBucket,
@@ -159,15 +228,21 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 	}, infra.ChildOptions(c, args.DependsOn)...); err != nil {
 		return nil, err
 	}
-	if _, err := serviceaccount.NewIAMMember(ctx, name+"-github", &serviceaccount.IAMMemberArgs{
-		ServiceAccountId: sa.Name,
-		Role:             pulumi.String(WorkloadIdentityUserRole),
-		Member:           args.Principal,
-	}, infra.ChildOptions(c, args.DependsOn)...); err != nil {
-		return nil, err
+	// One binding per environment: only jobs that declare one of them get a token with that
+	// environment claim, and GitHub runs such a job only on the branches the environment's
+	// deployment branch policy allows (README, "CI").
+	for _, label := range sortedKeys(args.Principals) {
+		if _, err := serviceaccount.NewIAMMember(ctx, name+"-github-"+label, &serviceaccount.IAMMemberArgs{
+			ServiceAccountId: sa.Name,
+			Role:             pulumi.String(WorkloadIdentityUserRole),
+			Member:           args.Principals[label],
+		}, infra.ChildOptions(c, args.DependsOn)...); err != nil {
+			return nil, err
+		}
 	}
 	c.Email = sa.Email
-	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"email": c.Email})
+	c.Member = member
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"email": c.Email, "member": c.Member})
 }
 
 // shortRole turns "roles/compute.networkAdmin" into "compute-networkAdmin" for logical names.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/iam"
@@ -16,15 +17,17 @@ const GitHubOIDCIssuer = "https://token.actions.githubusercontent.com"
 
 // GitHubFederation lets GitHub Actions workflows of one repository exchange their OIDC token for
 // Google credentials: a workload identity pool with a GitHub OIDC provider whose attribute
-// condition rejects tokens from every other repository.
+// condition rejects tokens from every other repository. The pool serves this one repository:
+// bindings name its principals by attribute alone (PrincipalSet), so add no other provider to it.
 type GitHubFederation struct {
 	pulumi.ResourceState
 	// PoolName is projects/NUMBER/locations/global/workloadIdentityPools/POOL.
 	PoolName pulumi.StringOutput `pulumi:"poolName"`
 	// ProviderName is the full provider resource name, the auth action's workload_identity_provider.
 	ProviderName pulumi.StringOutput `pulumi:"providerName"`
-	// RepositoryPrincipal is the principalSet of every workflow run of the repository.
-	RepositoryPrincipal pulumi.StringOutput `pulumi:"repositoryPrincipal"`
+	// ProjectNumber is the project's number, read from PoolName (IAM names pools by number), for
+	// the IAM conditions that name resources by number (Secret Manager).
+	ProjectNumber pulumi.StringOutput `pulumi:"projectNumber"`
 }
 
 // GitHubFederationArgs names the pool and provider and the one trusted repository.
@@ -33,7 +36,12 @@ type GitHubFederationArgs struct {
 	PoolID     string
 	ProviderID string
 	Repository string // OWNER/NAME
-	DependsOn  []pulumi.Resource
+	// RepositoryID and RepositoryOwnerID are GitHub's numeric ids of the repository and its
+	// owner: unlike names they are never reused, so a deleted repository's name re-registered by
+	// someone else does not pass the condition.
+	RepositoryID      string
+	RepositoryOwnerID string
+	DependsOn         []pulumi.Resource
 }
 
 // Validate checks the fields.
@@ -50,14 +58,55 @@ func (a GitHubFederationArgs) Validate() error {
 	if !repositoryRE.MatchString(a.Repository) || strings.ContainsAny(a.Repository, `'"\`) {
 		errs = append(errs, fmt.Errorf("Repository %q is not OWNER/NAME", a.Repository))
 	}
+	for _, f := range [][2]string{{"RepositoryID", a.RepositoryID}, {"RepositoryOwnerID", a.RepositoryOwnerID}} {
+		if !numericIDRE.MatchString(f[1]) {
+			errs = append(errs, fmt.Errorf("%s %q is not a numeric GitHub id (digits)", f[0], f[1]))
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// RepositoryCondition is the provider's attribute condition: only tokens whose repository claim
-// is exactly this repository are accepted (GitHub's claim keeps the repository's own casing).
-func RepositoryCondition(repository string) string {
-	return fmt.Sprintf("assertion.repository == '%s'", repository)
+// Token claims the bindings narrow by (GitHub's OIDC token reference): a job that names an
+// environment gets its name in the environment claim, and event_name is the event that started
+// the run.
+const (
+	AttrEnvironment  = "environment"
+	AttrEventName    = "event_name"
+	PullRequestEvent = "pull_request"
+)
+
+// AttributeMapping maps the token's claims to attributes. google.subject is required for OIDC
+// providers; repository_id and repository_owner_id carry what the condition checks;
+// environment and event_name are what the deployer's and the previewer's bindings name. A job
+// without an environment has no environment claim and gets no environment attribute.
+var AttributeMapping = map[string]string{
+	"google.subject":                "assertion.sub",
+	"attribute.repository":          "assertion.repository",
+	"attribute.repository_id":       "assertion.repository_id",
+	"attribute.repository_owner":    "assertion.repository_owner",
+	"attribute.repository_owner_id": "assertion.repository_owner_id",
+	"attribute.ref":                 "assertion.ref",
+	"attribute." + AttrEnvironment:  "assertion." + AttrEnvironment,
+	"attribute." + AttrEventName:    "assertion." + AttrEventName,
 }
+
+// RepositoryCondition is the provider's attribute condition: only tokens of this repository,
+// by its and its owner's numeric ids (google-github-actions/auth, docs/SECURITY_CONSIDERATIONS.md:
+// "use the numeric *_id fields ... which GitHub guarantees to be unique and never re-used"), and
+// still by name, so a renamed or transferred repository stops until this config says so. GitHub
+// sends the ids as strings.
+func RepositoryCondition(repository, repositoryID, ownerID string) string {
+	return fmt.Sprintf("assertion.repository_id == '%s' && assertion.repository_owner_id == '%s' && assertion.repository == '%s'",
+		repositoryID, ownerID, repository)
+}
+
+// PrincipalSet is every identity of the pool whose mapped attribute has this value:
+// principalSet://iam.googleapis.com/POOL/attribute.NAME/VALUE.
+func (c *GitHubFederation) PrincipalSet(attribute, value string) pulumi.StringOutput {
+	return pulumi.Sprintf("principalSet://iam.googleapis.com/%s/attribute.%s/%s", c.PoolName, attribute, value)
+}
+
+var poolNameRE = regexp.MustCompile(`^projects/([0-9]+)/locations/global/workloadIdentityPools/[^/]+$`)
 
 // NewGitHubFederation creates the pool and the provider.
 func NewGitHubFederation(ctx *pulumi.Context, name string, args GitHubFederationArgs, opts ...pulumi.ResourceOption) (*GitHubFederation, error) {
@@ -77,31 +126,32 @@ func NewGitHubFederation(ctx *pulumi.Context, name string, args GitHubFederation
 	if err != nil {
 		return nil, err
 	}
+	// attributeMapping and attributeCondition are updated in place (the provider sends them in
+	// an updateMask); only the project and the two ids replace the provider.
 	provider, err := iam.NewWorkloadIdentityPoolProvider(ctx, name, &iam.WorkloadIdentityPoolProviderArgs{
 		Project:                        pulumi.String(args.Project),
 		WorkloadIdentityPoolId:         pool.WorkloadIdentityPoolId,
 		WorkloadIdentityPoolProviderId: pulumi.String(args.ProviderID),
 		DisplayName:                    pulumi.String("GitHub OIDC"),
-		// google.subject must be set; the other attributes let IAM bindings name a repository
-		// (principalSet .../attribute.repository/OWNER/NAME) or narrow further by ref.
-		AttributeMapping: pulumi.StringMap{
-			"google.subject":             pulumi.String("assertion.sub"),
-			"attribute.repository":       pulumi.String("assertion.repository"),
-			"attribute.repository_owner": pulumi.String("assertion.repository_owner"),
-			"attribute.ref":              pulumi.String("assertion.ref"),
-		},
-		AttributeCondition: pulumi.String(RepositoryCondition(args.Repository)),
-		Oidc:               &iam.WorkloadIdentityPoolProviderOidcArgs{IssuerUri: pulumi.String(GitHubOIDCIssuer)},
+		AttributeMapping:               pulumi.ToStringMap(AttributeMapping),
+		AttributeCondition:             pulumi.String(RepositoryCondition(args.Repository, args.RepositoryID, args.RepositoryOwnerID)),
+		Oidc:                           &iam.WorkloadIdentityPoolProviderOidcArgs{IssuerUri: pulumi.String(GitHubOIDCIssuer)},
 	}, infra.ChildOptions(c, args.DependsOn)...)
 	if err != nil {
 		return nil, err
 	}
 	c.PoolName = pool.Name
 	c.ProviderName = provider.Name
-	c.RepositoryPrincipal = pulumi.Sprintf("principalSet://iam.googleapis.com/%s/attribute.repository/%s", pool.Name, args.Repository)
+	c.ProjectNumber = pool.Name.ApplyT(func(n string) (string, error) {
+		m := poolNameRE.FindStringSubmatch(n)
+		if m == nil {
+			return "", fmt.Errorf("github federation %q: pool name %q is not projects/NUMBER/locations/global/workloadIdentityPools/ID", name, n)
+		}
+		return m[1], nil
+	}).(pulumi.StringOutput)
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"poolName":            c.PoolName,
-		"providerName":        c.ProviderName,
-		"repositoryPrincipal": c.RepositoryPrincipal,
+		"poolName":      c.PoolName,
+		"providerName":  c.ProviderName,
+		"projectNumber": c.ProjectNumber,
 	})
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
@@ -11,9 +10,12 @@ import (
 )
 
 const (
-	ns         = "cloudrun-affinity-bootstrap"
-	project    = "acme-ci-123"
-	repository = "acme/cloudrun-affinity"
+	ns           = "cloudrun-affinity-bootstrap"
+	project      = "acme-ci-123"
+	region       = "europe-west1"
+	repository   = "acme/cloudrun-affinity"
+	repositoryID = "260064828"
+	ownerID      = "1342004"
 
 	tService        = "gcp:projects/service:Service"
 	tBucket         = "gcp:storage/bucket:Bucket"
@@ -27,19 +29,34 @@ const (
 	tStateBucket    = typePrefix + "StateBucket"
 	tFederation     = typePrefix + "GitHubFederation"
 	tDeployer       = typePrefix + "Deployer"
+	tPreviewer      = typePrefix + "Previewer"
+	tRuntime        = typePrefix + "RuntimeAccounts"
 	mockProjectNum  = "123456789012" // infratest's project number
 	wantPoolName    = "projects/" + mockProjectNum + "/locations/global/workloadIdentityPools/github"
 	wantProvider    = wantPoolName + "/providers/github-actions"
 	wantDeployer    = "pulumi-deployer@" + project + ".iam.gserviceaccount.com"
+	wantPreviewer   = "pulumi-previewer@" + project + ".iam.gserviceaccount.com"
+	wantRuntimeDev  = "affinity-rt-dev@" + project + ".iam.gserviceaccount.com"
 	wantBucket      = project + "-pulumi-state"
-	wantPrincipal   = "principalSet://iam.googleapis.com/" + wantPoolName + "/attribute.repository/" + repository
-	wantCondition   = "assertion.repository == 'acme/cloudrun-affinity'"
+	wantDevEnv      = "principalSet://iam.googleapis.com/" + wantPoolName + "/attribute.environment/dev"
+	wantPullRequest = "principalSet://iam.googleapis.com/" + wantPoolName + "/attribute.event_name/pull_request"
+	wantCondition   = "assertion.repository_id == '260064828' && assertion.repository_owner_id == '1342004' && assertion.repository == 'acme/cloudrun-affinity'"
 	wantGrantRoles  = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/datastore.user'])"
-	wantAccountName = "projects/" + project + "/serviceAccounts/" + wantDeployer
+	wantDevSecrets  = "resource.type == 'cloudresourcemanager.googleapis.com/Project' || " +
+		"resource.name == 'projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev' || " +
+		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev/') || " +
+		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev_')"
 )
 
+// accountName is the fully qualified name IAM bindings on a service account use.
+func accountName(email string) string { return "projects/" + project + "/serviceAccounts/" + email }
+
+// baseConfig is a new stack's config: the required keys and gcp:region.
 func baseConfig() infratest.Config {
-	return infratest.Config{"gcp:project": project, ns + ":githubRepository": repository}
+	return infratest.Config{
+		"gcp:project": project, "gcp:region": region,
+		ns + ":githubRepository": repository, ns + ":githubRepositoryId": repositoryID, ns + ":githubRepositoryOwnerId": ownerID,
+	}
 }
 
 // mockFederation answers like the IAM API: pools and providers are named by project number.
@@ -107,7 +124,6 @@ func expectInput(t *testing.T, r infratest.Resource, path, want string) {
 		t.Errorf("%s %s: %s = %s, want %s", r.Type, r.Name, path, got, want)
 	}
 }
-
 func TestBootstrapEnablesExactlyTheAPIsItCalls(t *testing.T) {
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
 		res := run(t, mode, baseConfig())
@@ -130,126 +146,6 @@ func TestBootstrapEnablesExactlyTheAPIsItCalls(t *testing.T) {
 	})
 }
 
-func TestStateBucketIsPrivateVersionedAndProtected(t *testing.T) {
-	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
-		res := run(t, mode, baseConfig())
-		b := res.One(t, tBucket)
-		expectInput(t, b, "name", `"`+wantBucket+`"`)
-		expectInput(t, b, "project", `"`+project+`"`)
-		expectInput(t, b, "location", `"US"`)
-		expectInput(t, b, "uniformBucketLevelAccess", "true")
-		expectInput(t, b, "publicAccessPrevention", `"enforced"`)
-		expectInput(t, b, "versioning", "{enabled: true}")
-		expectInput(t, b, "forceDestroy", "false")
-		expectInput(t, b, "lifecycleRules", `[{action: {type: "Delete"}, condition: {daysSinceNoncurrentTime: 30}}]`)
-		if !b.Protect {
-			t.Error("the state bucket is not protected: a destroy would delete every stack's state")
-		}
-		if b.Parent != res.One(t, tStateBucket).URN {
-			t.Error("the bucket is not a child of the StateBucket component")
-		}
-		// Only the deployer gets access, and only to objects.
-		m := res.One(t, tBucketMember)
-		expectString(t, mode, m, "bucket", wantBucket, false)
-		expectInput(t, m, "role", `"roles/storage.objectUser"`)
-		expectString(t, mode, m, "member", "serviceAccount:"+wantDeployer, true)
-		if m.HasInput("condition") {
-			t.Errorf("bucket grant has a condition: %s", m.InputString("condition"))
-		}
-	})
-}
-
-func TestFederationTrustsOnlyTheConfiguredRepository(t *testing.T) {
-	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
-		res := run(t, mode, baseConfig())
-		fed := res.One(t, tFederation)
-		pool := res.One(t, tPool)
-		expectInput(t, pool, "workloadIdentityPoolId", `"github"`)
-		expectInput(t, pool, "project", `"`+project+`"`)
-		p := res.One(t, tProvider)
-		expectInput(t, p, "attributeCondition", `"`+wantCondition+`"`)
-		expectInput(t, p, "workloadIdentityPoolProviderId", `"github-actions"`)
-		expectInput(t, p, "oidc.issuerUri", `"https://token.actions.githubusercontent.com"`)
-		expectInput(t, p, "attributeMapping",
-			`{attribute.ref: "assertion.ref", attribute.repository: "assertion.repository", `+
-				`attribute.repository_owner: "assertion.repository_owner", google.subject: "assertion.sub"}`)
-		expectString(t, mode, p, "workloadIdentityPoolId", "github", true)
-		// The provider is created in the pool: its pool id flows from the pool resource.
-		if !slices.Contains(p.PropertyDependencies["workloadIdentityPoolId"], pool.URN) {
-			t.Errorf("provider's workloadIdentityPoolId does not come from the pool (deps %v)", p.PropertyDependencies["workloadIdentityPoolId"])
-		}
-		for _, r := range []infratest.Resource{pool, p} {
-			if r.Parent != fed.URN {
-				t.Errorf("%s is not a child of the GitHubFederation component", r.Type)
-			}
-		}
-	})
-}
-
-func TestDeployerHasExactlyTheRolesTheMainStackNeeds(t *testing.T) {
-	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
-		res := run(t, mode, baseConfig())
-		dep := res.One(t, tDeployer)
-		sa := res.One(t, tAccount)
-		expectInput(t, sa, "accountId", `"pulumi-deployer"`)
-		expectInput(t, sa, "project", `"`+project+`"`)
-
-		got := map[string]string{} // role -> condition expression ("" when unconditional)
-		for _, m := range res.OfType(tProjectMember) {
-			role := str(t, m, "role")
-			if _, dup := got[role]; dup {
-				t.Errorf("role %s granted twice", role)
-			}
-			got[role] = ""
-			if m.HasInput("condition") {
-				got[role] = str(t, m, "condition.expression")
-			}
-			expectInput(t, m, "project", `"`+project+`"`)
-			expectString(t, mode, m, "member", "serviceAccount:"+wantDeployer, true)
-			if m.Parent != dep.URN {
-				t.Errorf("grant of %s is not a child of the Deployer component", role)
-			}
-		}
-		want := map[string]string{
-			"roles/serviceusage.serviceUsageAdmin":  "",
-			"roles/compute.networkAdmin":            "",
-			"roles/compute.securityAdmin":           "",
-			"roles/redis.admin":                     "",
-			"roles/datastore.owner":                 "",
-			"roles/secretmanager.admin":             "",
-			"roles/artifactregistry.admin":          "",
-			"roles/run.admin":                       "",
-			"roles/iam.serviceAccountAdmin":         "",
-			"roles/iam.serviceAccountUser":          "",
-			"roles/resourcemanager.projectIamAdmin": wantGrantRoles,
-		}
-		for role, cond := range want {
-			if g, ok := got[role]; !ok {
-				t.Errorf("missing project role %s", role)
-			} else if g != cond {
-				t.Errorf("role %s condition = %q, want %q", role, g, cond)
-			}
-		}
-		for role := range got {
-			if _, ok := want[role]; !ok {
-				t.Errorf("unexpected project role %s", role)
-			}
-		}
-
-		// Only the repository's workflows may impersonate the deployer.
-		wi := res.One(t, tAccountMember)
-		expectInput(t, wi, "role", `"roles/iam.workloadIdentityUser"`)
-		expectString(t, mode, wi, "member", wantPrincipal, true)
-		expectString(t, mode, wi, "serviceAccountId", wantAccountName, true)
-		if !wi.DependsOn(sa.URN) {
-			t.Error("the workloadIdentityUser grant does not depend on the service account")
-		}
-		if !wi.DependsOn(res.One(t, tPool).URN) {
-			t.Error("the workloadIdentityUser grant does not depend on the pool its principal names")
-		}
-	})
-}
-
 // Everything this program creates calls an API it enables, so every cloud resource must wait
 // for every service; and nothing else may be created.
 func TestEveryResourceWaitsForTheAPIsAndNothingElseIsCreated(t *testing.T) {
@@ -259,8 +155,12 @@ func TestEveryResourceWaitsForTheAPIsAndNothingElseIsCreated(t *testing.T) {
 		for _, s := range res.OfType(tService) {
 			services = append(services, s.URN)
 		}
-		wantCounts := map[string]int{tService: 6, tBucket: 1, tBucketMember: 1, tPool: 1, tProvider: 1,
-			tAccount: 1, tProjectMember: 11, tAccountMember: 1, tAPIs: 1, tStateBucket: 1, tFederation: 1, tDeployer: 1}
+		// Accounts: deployer, previewer, dev's runtime account. Project grants: the deployer's 7
+		// plain and 2 conditional roles. Bucket grants: deployer and previewer. Account grants:
+		// who may impersonate the deployer and the previewer, and the deployer on dev's account.
+		wantCounts := map[string]int{tService: 6, tBucket: 1, tBucketMember: 2, tPool: 1, tProvider: 1,
+			tAccount: 3, tProjectMember: 9, tAccountMember: 3, tAPIs: 1, tStateBucket: 1, tFederation: 1,
+			tDeployer: 1, tPreviewer: 1, tRuntime: 1}
 		for typ, n := range res.CountByType() {
 			if typ == "pulumi:pulumi:Stack" {
 				continue
@@ -287,12 +187,21 @@ func TestExportsAreTheRepositorySettings(t *testing.T) {
 	for key, want := range map[string]string{
 		"workloadIdentityProvider": wantProvider,
 		"serviceAccount":           wantDeployer,
+		"previewServiceAccount":    wantPreviewer,
 		"stateBucket":              "gs://" + wantBucket,
+		"runtimeServiceAccounts":   fmt.Sprint(map[string]string{"dev": wantRuntimeDev}),
 	} {
 		v := res.Export(t, key)
-		if !v.Known || v.Secret || v.String() != want {
+		got := v.String()
+		if m, ok := v.Value.(map[string]string); ok {
+			got = fmt.Sprint(m)
+		}
+		if !v.Known || v.Secret || got != want {
 			t.Errorf("export %s = %#v (known %v, secret %v), want %q", key, v.Value, v.Known, v.Secret, want)
 		}
+	}
+	if len(res.Exports) != 5 {
+		t.Errorf("exports %v, want exactly the five above", res.Exports)
 	}
 	// In preview the bucket URL is already known (the name is configured); the other two come
 	// from the cloud.
@@ -300,7 +209,7 @@ func TestExportsAreTheRepositorySettings(t *testing.T) {
 	if v := pre.Export(t, "stateBucket"); !v.Known || v.String() != "gs://"+wantBucket {
 		t.Errorf("preview export stateBucket = %#v, want %q", v.Value, "gs://"+wantBucket)
 	}
-	for _, key := range []string{"workloadIdentityProvider", "serviceAccount"} {
+	for _, key := range []string{"workloadIdentityProvider", "serviceAccount", "previewServiceAccount"} {
 		if v := pre.Export(t, key); v.Known {
 			t.Errorf("preview export %s is known (%v) before the resource exists", key, v.Value)
 		}
@@ -314,6 +223,7 @@ func TestConfigOverridesReachTheResources(t *testing.T) {
 		ns+":workloadIdentityPoolId", "ci-pool",
 		ns+":workloadIdentityProviderId", "gh-oidc",
 		ns+":deployerAccountId", "ci-deployer",
+		ns+":previewerAccountId", "ci-previewer",
 		ns+":deployerGrantableRoles", `["roles/datastore.user", "roles/logging.logWriter"]`,
 	)
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
@@ -323,7 +233,8 @@ func TestConfigOverridesReachTheResources(t *testing.T) {
 		expectInput(t, b, "location", `"europe-west1"`)
 		expectInput(t, res.One(t, tPool), "workloadIdentityPoolId", `"ci-pool"`)
 		expectInput(t, res.One(t, tProvider), "workloadIdentityPoolProviderId", `"gh-oidc"`)
-		expectInput(t, res.One(t, tAccount), "accountId", `"ci-deployer"`)
+		expectInput(t, res.Named(t, tAccount, "deployer"), "accountId", `"ci-deployer"`)
+		expectInput(t, res.Named(t, tAccount, "previewer"), "accountId", `"ci-previewer"`)
 		found := false
 		for _, m := range res.OfType(tProjectMember) {
 			if str(t, m, "role") == ProjectIAMAdminRole {
@@ -341,81 +252,4 @@ func TestConfigOverridesReachTheResources(t *testing.T) {
 			}
 		}
 	})
-}
-
-func TestBadConfigFailsNamingTheKeyAndCreatesNothing(t *testing.T) {
-	cases := []struct {
-		name string
-		cfg  infratest.Config
-		key  string
-	}{
-		{"no repository", infratest.Config{"gcp:project": project}, ns + ":githubRepository"},
-		{"repository without owner", baseConfig().With(ns+":githubRepository", "cloudrun-affinity"), ns + ":githubRepository"},
-		{"repository with a path", baseConfig().With(ns+":githubRepository", "acme/app/extra"), ns + ":githubRepository"},
-		{"repository with a quote", baseConfig().With(ns+":githubRepository", "acme/x' || true || '"), ns + ":githubRepository"},
-		{"repository is a dot", baseConfig().With(ns+":githubRepository", "acme/.."), ns + ":githubRepository"},
-		{"no project", infratest.Config{ns + ":githubRepository": repository}, "gcp:project"},
-		{"bucket name", baseConfig().With(ns+":stateBucket", "Bad_Bucket"), ns + ":stateBucket"},
-		{"bucket location", baseConfig().With(ns+":stateBucketLocation", "us central"), ns + ":stateBucketLocation"},
-		{"reserved pool id", baseConfig().With(ns+":workloadIdentityPoolId", "gcp-pool"), ns + ":workloadIdentityPoolId"},
-		{"provider id", baseConfig().With(ns+":workloadIdentityProviderId", "GH"), ns + ":workloadIdentityProviderId"},
-		{"account id", baseConfig().With(ns+":deployerAccountId", "1deployer"), ns + ":deployerAccountId"},
-		{"roles not JSON", baseConfig().With(ns+":deployerGrantableRoles", "roles/datastore.user"), ns + ":deployerGrantableRoles"},
-		{"escalating role", baseConfig().With(ns+":deployerGrantableRoles", `["roles/owner"]`), ns + ":deployerGrantableRoles"},
-		{"empty roles", baseConfig().With(ns+":deployerGrantableRoles", `[]`), ns + ":deployerGrantableRoles"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			res, err := infratest.Run(infratest.Preview, program,
-				infratest.WithConfig(c.cfg), infratest.WithStack("bootstrap"), infratest.WithMocksSetup(mockFederation))
-			if err == nil {
-				t.Fatalf("program accepted the bad config %v", c.cfg)
-			}
-			if !strings.Contains(err.Error(), c.key+":") {
-				t.Errorf("error does not name %s: %v", c.key, err)
-			}
-			for _, r := range res.Resources() {
-				if r.Type != "pulumi:pulumi:Stack" {
-					t.Errorf("created %s %s despite the bad config", r.Type, r.Name)
-				}
-			}
-		})
-	}
-}
-
-// Every bad key is reported in one go, so a user fixes the config in one round.
-func TestBadConfigReportsEveryKeyAtOnce(t *testing.T) {
-	_, err := infratest.Run(infratest.Preview, program, infratest.WithConfig(infratest.Config{
-		ns + ":stateBucketLocation": "?", ns + ":deployerAccountId": "x",
-	}), infratest.WithMocksSetup(mockFederation))
-	if err == nil {
-		t.Fatal("program accepted an empty config")
-	}
-	for _, key := range []string{"gcp:project", ns + ":githubRepository", ns + ":stateBucketLocation", ns + ":deployerAccountId"} {
-		if !strings.Contains(err.Error(), key+":") {
-			t.Errorf("error does not name %s: %v", key, err)
-		}
-	}
-}
-
-func TestComponentArgsValidateNameTheField(t *testing.T) {
-	cases := []struct {
-		err   error
-		field string
-	}{
-		{StateBucketArgs{Project: project, Name: "ok-bucket", Location: "nowhere land"}.Validate(), "Location"},
-		{StateBucketArgs{Project: project, Name: "A", Location: "US"}.Validate(), "Name"},
-		{GitHubFederationArgs{Project: project, PoolID: "gcp-x", ProviderID: "github-actions", Repository: repository}.Validate(), "PoolID"},
-		{GitHubFederationArgs{Project: project, PoolID: "github", ProviderID: "github-actions", Repository: "no-owner"}.Validate(), "Repository"},
-		{DeployerArgs{Project: project, AccountID: "pulumi-deployer", GrantableRoles: []string{"roles/datastore.user"}}.Validate(), "Principal"},
-		{DeployerArgs{Project: project, AccountID: "x"}.Validate(), "AccountID"},
-	}
-	for _, c := range cases {
-		if c.err == nil || !strings.Contains(c.err.Error(), c.field) {
-			t.Errorf("Validate() = %v, want an error naming %s", c.err, c.field)
-		}
-	}
-	if err := (StateBucketArgs{Project: project, Name: wantBucket, Location: "US"}).Validate(); err != nil {
-		t.Errorf("valid StateBucketArgs rejected: %v", err)
-	}
 }

@@ -14,6 +14,11 @@ import (
 // uniform bucket-level access (IAM only, no object ACLs), public access prevention enforced, and
 // object versioning so an overwritten or deleted checkpoint can be restored. It is protected:
 // deleting it would lose the state of everything the main stack deployed.
+//
+// Its location is fixed when it is created: the provider replaces a bucket whose location
+// changes (location is ForceNew), and replacing this one would lose the state. So later changes
+// to Location are ignored: a bucket created in US (this program's old default) stays there when
+// the default becomes gcp:region. To move the state, create a bucket and copy the objects.
 type StateBucket struct {
 	pulumi.ResourceState
 	Name pulumi.StringOutput `pulumi:"name"`
@@ -74,7 +79,7 @@ func NewStateBucket(ctx *pulumi.Context, name string, args StateBucketArgs, opts
 			Action:    &storage.BucketLifecycleRuleActionArgs{Type: pulumi.String("Delete")},
 			Condition: &storage.BucketLifecycleRuleConditionArgs{DaysSinceNoncurrentTime: pulumi.Int(args.NoncurrentDays)},
 		}},
-	}, infra.ChildOptions(c, args.DependsOn, pulumi.Protect(true))...)
+	}, infra.ChildOptions(c, args.DependsOn, pulumi.Protect(true), pulumi.IgnoreChanges([]string{"location"}))...)
 	if err != nil {
 		return nil, err
 	}
