@@ -30,6 +30,15 @@ func ChildOptions(parent pulumi.Resource, deps []pulumi.Resource, extra ...pulum
 // problems collects validation messages so one error can list all of them.
 type problems []string
 
+// Problems is the same collector for components outside this package (the CI bootstrap's).
+type Problems = problems
+
+// Addf adds a message; Err is nil without messages, else one error listing them all.
+func (p *problems) Addf(format string, args ...any) { p.addf(format, args...) }
+
+// Err is nil when nothing was added, else one error that lists every message.
+func (p problems) Err() error { return p.err() }
+
 func (p *problems) addf(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
 
 func (p problems) err() error {

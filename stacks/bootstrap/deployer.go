@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -127,44 +126,44 @@ type DeployerArgs struct {
 
 // Validate checks the fields.
 func (a DeployerArgs) Validate() error {
-	var errs []error
+	var p infra.Problems
 	if a.Project == "" {
-		errs = append(errs, errors.New("Project is required"))
+		p.Addf("Project is required")
 	}
 	if a.ProjectNumber == nil {
-		errs = append(errs, errors.New("ProjectNumber is required (GitHubFederation.ProjectNumber)"))
+		p.Addf("ProjectNumber is required (GitHubFederation.ProjectNumber)")
 	}
 	if !accountRE.MatchString(a.AccountID) {
-		errs = append(errs, fmt.Errorf("AccountID %q must be 6-30 lowercase letters, digits or hyphens, starting with a letter", a.AccountID))
+		p.Addf("AccountID %q must be 6-30 lowercase letters, digits or hyphens, starting with a letter", a.AccountID)
 	}
 	if len(a.Principals) == 0 {
-		errs = append(errs, errors.New("Principals must list at least one principalSet (the deploy environments')"))
+		p.Addf("Principals must list at least one principalSet (the deploy environments')")
 	}
-	for label, p := range a.Principals {
-		if p == nil || !environmentRE.MatchString(label) {
-			errs = append(errs, fmt.Errorf("Principals: %q needs a principalSet and a label of letters, digits, '-', '_', '.'", label))
+	for label, principal := range a.Principals {
+		if principal == nil || !environmentRE.MatchString(label) {
+			p.Addf("Principals: %q needs a principalSet and a label of letters, digits, '-', '_', '.'", label)
 		}
 	}
 	if a.StateBucket == nil {
-		errs = append(errs, errors.New("StateBucket is required"))
+		p.Addf("StateBucket is required")
 	}
 	if len(a.GrantableRoles) == 0 {
-		errs = append(errs, errors.New("GrantableRoles must list at least one role"))
+		p.Addf("GrantableRoles must list at least one role")
 	}
 	for _, r := range a.GrantableRoles {
 		if !roleRE.MatchString(r) {
-			errs = append(errs, fmt.Errorf("GrantableRoles: %q is not a role name (roles/...)", r))
+			p.Addf("GrantableRoles: %q is not a role name (roles/...)", r)
 		}
 	}
 	if len(a.SecretIDs) == 0 {
-		errs = append(errs, errors.New("SecretIDs must list at least one secret (the main stacks' Redis AUTH secrets)"))
+		p.Addf("SecretIDs must list at least one secret (the main stacks' Redis AUTH secrets)")
 	}
 	for _, id := range a.SecretIDs {
 		if !secretIDRE.MatchString(id) {
-			errs = append(errs, fmt.Errorf("SecretIDs: %q is not a secret id (1-255 letters, digits, - or _)", id))
+			p.Addf("SecretIDs: %q is not a secret id (1-255 letters, digits, - or _)", id)
 		}
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 var secretIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)

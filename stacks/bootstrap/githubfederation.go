@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -46,24 +45,24 @@ type GitHubFederationArgs struct {
 
 // Validate checks the fields.
 func (a GitHubFederationArgs) Validate() error {
-	var errs []error
+	var p infra.Problems
 	if a.Project == "" {
-		errs = append(errs, errors.New("Project is required"))
+		p.Addf("Project is required")
 	}
 	for _, f := range [][2]string{{"PoolID", a.PoolID}, {"ProviderID", a.ProviderID}} {
 		if !wifIDRE.MatchString(f[1]) || strings.HasPrefix(f[1], "gcp-") {
-			errs = append(errs, fmt.Errorf("%s %q must be 4-32 lowercase letters, digits or hyphens, not starting with gcp-", f[0], f[1]))
+			p.Addf("%s %q must be 4-32 lowercase letters, digits or hyphens, not starting with gcp-", f[0], f[1])
 		}
 	}
 	if !repositoryRE.MatchString(a.Repository) || strings.ContainsAny(a.Repository, `'"\`) {
-		errs = append(errs, fmt.Errorf("Repository %q is not OWNER/NAME", a.Repository))
+		p.Addf("Repository %q is not OWNER/NAME", a.Repository)
 	}
 	for _, f := range [][2]string{{"RepositoryID", a.RepositoryID}, {"RepositoryOwnerID", a.RepositoryOwnerID}} {
 		if !numericIDRE.MatchString(f[1]) {
-			errs = append(errs, fmt.Errorf("%s %q is not a numeric GitHub id (digits)", f[0], f[1]))
+			p.Addf("%s %q is not a numeric GitHub id (digits)", f[0], f[1])
 		}
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // Token claims the bindings narrow by (GitHub's OIDC token reference): a job that names an

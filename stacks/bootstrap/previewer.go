@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/serviceaccount"
@@ -46,20 +45,20 @@ type PreviewerArgs struct {
 
 // Validate checks the fields.
 func (a PreviewerArgs) Validate() error {
-	var errs []error
+	var p infra.Problems
 	if a.Project == "" {
-		errs = append(errs, errors.New("Project is required"))
+		p.Addf("Project is required")
 	}
 	if !accountRE.MatchString(a.AccountID) {
-		errs = append(errs, fmt.Errorf("AccountID %q must be 6-30 lowercase letters, digits or hyphens, starting with a letter", a.AccountID))
+		p.Addf("AccountID %q must be 6-30 lowercase letters, digits or hyphens, starting with a letter", a.AccountID)
 	}
 	if a.Principal == nil {
-		errs = append(errs, errors.New("Principal is required (the pull-request runs' principalSet)"))
+		p.Addf("Principal is required (the pull-request runs' principalSet)")
 	}
 	if a.StateBucket == nil {
-		errs = append(errs, errors.New("StateBucket is required"))
+		p.Addf("StateBucket is required")
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // NewPreviewer creates the account, its read access to the state and the federation binding.

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,30 +54,30 @@ type RuntimeAccountsArgs struct {
 
 // Validate checks the fields.
 func (a RuntimeAccountsArgs) Validate() error {
-	var errs []error
+	var p infra.Problems
 	if a.Project == "" {
-		errs = append(errs, errors.New("Project is required"))
+		p.Addf("Project is required")
 	}
 	if len(a.Stacks) == 0 {
-		errs = append(errs, errors.New("Stacks must list at least one main stack"))
+		p.Addf("Stacks must list at least one main stack")
 	}
 	for _, s := range a.Stacks {
 		if !stackRE.MatchString(s) {
-			errs = append(errs, fmt.Errorf("Stacks: %q is not a main stack name (1-40 lowercase letters, digits, '-', '_', '.')", s))
+			p.Addf("Stacks: %q is not a main stack name (1-40 lowercase letters, digits, '-', '_', '.')", s)
 		}
 	}
 	for _, s := range sortedKeys(a.Existing) {
 		if !slices.Contains(a.Stacks, s) {
-			errs = append(errs, fmt.Errorf("Existing: stack %q is not in Stacks %v", s, a.Stacks))
+			p.Addf("Existing: stack %q is not in Stacks %v", s, a.Stacks)
 		}
 		if !strings.HasSuffix(a.Existing[s], "@"+a.Project+".iam.gserviceaccount.com") {
-			errs = append(errs, fmt.Errorf("Existing: %s: %q is not a service account of project %s", s, a.Existing[s], a.Project))
+			p.Addf("Existing: %s: %q is not a service account of project %s", s, a.Existing[s], a.Project)
 		}
 	}
 	if a.Deployer == nil {
-		errs = append(errs, errors.New("Deployer is required (serviceAccount:EMAIL of the deployer)"))
+		p.Addf("Deployer is required (serviceAccount:EMAIL of the deployer)")
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // RuntimeAccountID is the id of the account created for a stack: affinity-rt-<stack id> (the

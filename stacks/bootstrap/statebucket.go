@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/storage"
@@ -37,20 +36,20 @@ type StateBucketArgs struct {
 
 // Validate checks the fields.
 func (a StateBucketArgs) Validate() error {
-	var errs []error
+	var p infra.Problems
 	if a.Project == "" {
-		errs = append(errs, errors.New("Project is required"))
+		p.Addf("Project is required")
 	}
 	if !bucketRE.MatchString(a.Name) {
-		errs = append(errs, fmt.Errorf("Name %q is not a bucket name (3-63 lowercase letters, digits, '-', '_', '.')", a.Name))
+		p.Addf("Name %q is not a bucket name (3-63 lowercase letters, digits, '-', '_', '.')", a.Name)
 	}
 	if !locationRE.MatchString(a.Location) {
-		errs = append(errs, fmt.Errorf("Location %q is not a bucket location (e.g. US, EU, europe-west1)", a.Location))
+		p.Addf("Location %q is not a bucket location (e.g. US, EU, europe-west1)", a.Location)
 	}
 	if a.NoncurrentDays < 0 {
-		errs = append(errs, fmt.Errorf("NoncurrentDays %d must be 0 (default 30) or more", a.NoncurrentDays))
+		p.Addf("NoncurrentDays %d must be 0 (default 30) or more", a.NoncurrentDays)
 	}
-	return errors.Join(errs...)
+	return p.Err()
 }
 
 // NewStateBucket creates the bucket.
