@@ -73,7 +73,15 @@ type instanceUnderTest struct {
 	done   chan error
 }
 
+// startInstance starts an instance and returns once /startupz says 200: like Cloud Run, tests
+// send traffic only to an instance that has started.
 func startInstance(t testing.TB, cfg config.Config) *instanceUnderTest {
+	t.Helper()
+	return startInstanceUntil(t, cfg, "/startupz")
+}
+
+// startInstanceUntil starts an instance and returns once path answers 200.
+func startInstanceUntil(t testing.TB, cfg config.Config, path string) *instanceUnderTest {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -93,13 +101,15 @@ func startInstance(t testing.TB, cfg config.Config) *instanceUnderTest {
 			t.Fatalf("instance %s did not start: %v\n%s", cfg.InstanceID, err, in.logs)
 		default:
 		}
-		resp, err := http.Get(in.URL + "/healthz")
+		resp, err := http.Get(in.URL + path)
 		if err == nil {
 			resp.Body.Close()
-			return in
+			if resp.StatusCode == http.StatusOK {
+				return in
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("instance %s not serving after 15s: %v", cfg.InstanceID, err)
+			t.Fatalf("instance %s: %s not 200 after 15s (%v)\n%s", cfg.InstanceID, path, err, in.logs)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
