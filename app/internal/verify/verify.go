@@ -68,7 +68,7 @@ const (
 	CheckSticky      = "requests with GAESA stay on one instance"
 	CheckWebSocket   = "WebSocket says hello from the same instance"
 	CheckSurvives    = "session and cart survive dropping GAESA"
-	CheckReady       = "/readyz is 200"
+	CheckReady       = "/ready is 200 from the app"
 )
 
 type verifier struct {
@@ -444,15 +444,19 @@ func (v *verifier) checkSurvivesWithoutGAESA(ctx context.Context) {
 		len(readers), writer)
 }
 
+// checkReady asks /ready, not the probes' /readyz: Google's front end reserves some paths
+// ending in "z" and may answer them itself. X-Instance-Id shows that the app answered.
 func (v *verifier) checkReady(ctx context.Context) {
-	resp, body, err := v.do(ctx, v.newClient(nil), http.MethodGet, "/readyz", nil)
+	resp, body, err := v.do(ctx, v.newClient(nil), http.MethodGet, "/ready", nil)
 	switch {
 	case err != nil:
-		v.add(CheckReady, false, "GET /readyz: %v", err)
+		v.add(CheckReady, false, "GET /ready: %v", err)
 	case resp.StatusCode != http.StatusOK:
-		v.add(CheckReady, false, "GET /readyz answered %s %s", resp.Status, bytes.TrimSpace(body))
+		v.add(CheckReady, false, "GET /ready answered %s %s", resp.Status, bytes.TrimSpace(body))
+	case resp.Header.Get("X-Instance-Id") == "":
+		v.add(CheckReady, false, "GET /ready answered %s without X-Instance-Id: not the app", resp.Status)
 	default:
-		v.add(CheckReady, true, "GET /readyz -> %s", resp.Status)
+		v.add(CheckReady, true, "GET /ready -> %s from %s", resp.Status, resp.Header.Get("X-Instance-Id"))
 	}
 }
 
