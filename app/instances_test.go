@@ -173,15 +173,8 @@ func TestMissingRedisCAHoldsStartupNamingIt(t *testing.T) {
 	cfg := memoryConfig("i-noca")
 	cfg.RedisAddr, cfg.RedisPassword = r.Addr, r.Password
 	in := startInstanceUntil(t, cfg, "/healthz")
-	resp, err := http.Get(in.URL + "/startupz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e struct{ Error string }
-	json.NewDecoder(resp.Body).Decode(&e)
-	resp.Body.Close()
-	if resp.StatusCode != 503 || !strings.Contains(e.Error, "REDIS_TLS_CA") {
-		t.Fatalf("startupz without the CA: %d %q, want 503 naming REDIS_TLS_CA", resp.StatusCode, e.Error)
+	if code, body := request(t, "GET", in.URL+"/startupz", nil); code != 503 || !strings.Contains(jsonError(t, body), "REDIS_TLS_CA") {
+		t.Fatalf("startupz without the CA: %d %s, want 503 naming REDIS_TLS_CA", code, body)
 	}
 }
 

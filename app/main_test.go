@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -68,7 +67,7 @@ func memoryConfig(id string) config.Config {
 type instanceUnderTest struct {
 	URL    string
 	Host   string
-	logs   *lockedBuffer
+	logs   *testenv.Buffer
 	cancel context.CancelFunc // the SIGTERM of an in-process instance
 	done   chan error
 }
@@ -89,7 +88,7 @@ func startInstanceUntil(t testing.TB, cfg config.Config, path string) *instanceU
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instanceUnderTest{URL: "http://" + ln.Addr().String(), Host: ln.Addr().String(),
-		logs: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+		logs: &testenv.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { in.done <- run(ctx, cfg, ln, logging.New(in.logs, slog.LevelInfo)) }()
 	t.Cleanup(func() { in.stop(t) })
 	deadline := time.Now().Add(15 * time.Second)
@@ -126,23 +125,6 @@ func (in *instanceUnderTest) stop(t testing.TB) error {
 		t.Errorf("instance did not stop within Cloud Run's 10s\n%s", in.logs)
 		return nil
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // browser is a client with a cookie jar. Cookies ignore ports, so one browser's session

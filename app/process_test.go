@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
 )
 
 // appProcess is this test binary re-executed as the app: a real process with a real PID
@@ -23,8 +25,8 @@ type appProcess struct {
 	cmd            *exec.Cmd
 	URL            string
 	Host           string
-	out            *lockedBuffer // stdout and stderr, as they came
-	stdout, stderr *lockedBuffer
+	out            *testenv.Buffer // stdout and stderr, as they came
+	stdout, stderr *testenv.Buffer
 	done           chan error
 }
 
@@ -35,7 +37,7 @@ func startAppProcess(t testing.TB, env ...string) *appProcess {
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "PORT="+port)
 	cmd.Env = append(cmd.Env, env...)
 	p := &appProcess{cmd: cmd, URL: "http://127.0.0.1:" + port, Host: "127.0.0.1:" + port,
-		out: &lockedBuffer{}, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+		out: &testenv.Buffer{}, stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(p.out, p.stdout), io.MultiWriter(p.out, p.stderr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

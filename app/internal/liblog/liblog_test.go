@@ -2,14 +2,12 @@ package liblog_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"log"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,29 +17,13 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/liblog"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/localdeps"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/logging"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // What the standard log package, go-redis and gRPC log comes out as the app's JSON lines,
 // with a severity that says how bad it is. (Route is process-wide: this package tests only it.)
 func TestLibrariesLogThroughTheAppsHandler(t *testing.T) {
-	var out lockedBuffer
+	var out testenv.Buffer
 	liblog.Route(logging.New(&out, slog.LevelInfo))
 
 	log.Printf("std %s", "line")

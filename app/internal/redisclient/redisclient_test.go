@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -77,7 +76,7 @@ func TestWaitReadyWaitsForRedisButNotForAWrongPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	logs := &syncWriter{w: &strings.Builder{}}
+	logs := &testenv.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -110,23 +109,6 @@ func TestWaitReadyWaitsForRedisButNotForAWrongPassword(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "REDIS_PASSWORD") || time.Since(start) > 5*time.Second {
 		t.Fatalf("wrong password: %v after %v, want a prompt error naming REDIS_PASSWORD", err, time.Since(start))
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
 }
 
 // closedAddr is a loopback address nothing listens on.
