@@ -3,9 +3,9 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cache"
@@ -52,17 +52,37 @@ func (s *Server) startupz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "started"})
 }
 
-// runChecks pings every check at once within 2 s (under the probes' 3 s timeout) and returns
-// "" when all answered, else "name: error; ..." for the ones that did not, in check order.
+// checkDeadline keeps the probes' answers under their 3 s timeout.
+const checkDeadline = 2 * time.Second
+
+// runChecks pings every check at once and returns "" when all answered within checkDeadline,
+// else "name: error; ..." for the ones that did not, in check order. It answers at the
+// deadline even if a check overruns its context (a client's own read timeout, say); such a
+// check is cancelled and finishes on its own.
 func runChecks(ctx context.Context, checks []Check) string {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, checkDeadline)
 	defer cancel()
-	errs := make([]error, len(checks))
-	var wg sync.WaitGroup
-	for i, c := range checks {
-		wg.Go(func() { errs[i] = c.Ping(ctx) })
+	type result struct {
+		i   int
+		err error
 	}
-	wg.Wait()
+	results := make(chan result, len(checks)) // buffered: a late check never blocks
+	for i, c := range checks {
+		go func() { results <- result{i, c.Ping(ctx)} }()
+	}
+	errs := make([]error, len(checks))
+	for i := range errs {
+		errs[i] = fmt.Errorf("no answer within %v", checkDeadline)
+	}
+wait:
+	for range checks {
+		select {
+		case r := <-results:
+			errs[r.i] = r.err
+		case <-ctx.Done():
+			break wait
+		}
+	}
 	var failed []string
 	for i, err := range errs {
 		if err != nil {

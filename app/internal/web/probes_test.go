@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
@@ -117,5 +118,23 @@ func TestStartupNamesWhatIsNotReady(t *testing.T) {
 		&websocket.DialOptions{HTTPClient: c.http})
 	if err == nil || resp == nil || resp.StatusCode != 503 {
 		t.Fatalf("socket before the hub is subscribed: %v %v, want 503", resp, err)
+	}
+}
+
+// A probe gets its answer before its 3 s timeout even when a check overruns its context.
+func TestProbesAnswerWithinTheirDeadline(t *testing.T) {
+	t.Parallel()
+	stuck := web.Check{Name: "redis", Ping: func(context.Context) error { time.Sleep(5 * time.Second); return nil }}
+	ts, _ := newServerWith(t, func(d *web.Deps) { d.Checks, d.Startup = []web.Check{stuck}, []web.Check{stuck} })
+	for _, path := range []string{"/startupz", "/ready"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			var e struct{ Error string }
+			wantStatus(t, newClient(t, ts.URL).do("GET", path, "", &e), 503)
+			if took := time.Since(start); took > 2500*time.Millisecond || !strings.Contains(e.Error, "redis: no answer within 2s") {
+				t.Fatalf("%s after %v: %q", path, took, e.Error)
+			}
+		})
 	}
 }
