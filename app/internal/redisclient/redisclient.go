@@ -101,8 +101,8 @@ func Check(ctx context.Context, c *redis.Client, o Options) error {
 	return fmt.Errorf("redis at %s: %s: %w", o.Addr, hint, err)
 }
 
-// RetryBackOff is how WaitReady spaces its attempts: quickly at first, then every few seconds, about
-// as often as Cloud Run's startup probe asks.
+// RetryBackOff spaces the attempts of WaitReady and of the live-update subscription: quickly
+// at first, then about as often as Cloud Run's startup probe asks (4 s).
 func RetryBackOff() *backoff.ExponentialBackOff {
 	return &backoff.ExponentialBackOff{InitialInterval: 250 * time.Millisecond,
 		RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: 4 * time.Second}
