@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -51,6 +52,10 @@ func New(o Options) (*redis.Client, error) {
 				return verifyChain(cs, pool)
 			},
 		}
+		// go-redis's own TLS dial ignores the caller's context; tls.Dialer gives up when it
+		// ends, so a probe or a shutdown does not wait out a handshake on a path that drops
+		// packets (Direct VPC egress still connecting).
+		ro.Dialer = (&tls.Dialer{NetDialer: &net.Dialer{Timeout: ro.DialTimeout}, Config: ro.TLSConfig}).DialContext
 	}
 	return redis.NewClient(ro), nil
 }
