@@ -124,11 +124,21 @@ func (h *Hub) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	sub := h.opts.Redis.Subscribe(ctx, Channel, EndedChannel)
+	// Every attempt is bounded, so a path that drops packets is tried again soon rather than
+	// waited on through all the dial retries of the pool.
+	const attempt = 3 * time.Second
+	sctx, cancel := context.WithTimeout(ctx, attempt)
+	sub := h.opts.Redis.Subscribe(sctx, Channel, EndedChannel) // remembers the channels even if it fails
+	cancel()
 	defer sub.Close()
 	// Receive the subscription confirmation first, so Ready means changes are flowing. Each
 	// Receive after a failure dials again and re-sends the SUBSCRIBE.
-	_, err := backoff.Retry(ctx, func() (any, error) { return sub.Receive(ctx) },
+	receive := func() (any, error) {
+		rctx, cancel := context.WithTimeout(ctx, attempt)
+		defer cancel()
+		return sub.Receive(rctx)
+	}
+	_, err := backoff.Retry(ctx, receive,
 		backoff.WithBackOff(redisclient.RetryBackOff()),
 		backoff.WithMaxElapsedTime(0),
 		backoff.WithNotify(func(err error, next time.Duration) {
