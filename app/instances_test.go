@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -130,19 +131,23 @@ func TestInstancesShareSessionsCartsAndLiveUpdates(t *testing.T) {
 	}
 }
 
-// Start-up refuses a Redis it cannot trust or log in to, and says which variable to fix.
+// Start-up stops on a Redis it cannot log in to or trust, since no wait fixes that, and says
+// which variable to fix.
 func TestStartupFailsClearlyOnRedisMisconfiguration(t *testing.T) {
 	t.Parallel()
 	r := testenv.Redis(t)
+	other := testenv.Redis(t)
+	other.Stop() // only its CA is needed: valid PEM that did not sign r's certificate
 	for _, tc := range []struct {
 		name       string
 		pass, ca   string
 		wantInText string
 	}{
 		{"wrong password", "wrong", r.CAPEM, "REDIS_PASSWORD"},
-		{"missing CA", r.Password, "", "REDIS_TLS_CA"},
+		{"CA of another server", r.Password, other.CAPEM, "REDIS_TLS_CA"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := memoryConfig("i-bad")
 			cfg.RedisAddr, cfg.RedisPassword, cfg.RedisTLSCA = r.Addr, tc.pass, tc.ca
 			ln, err := netListen()
@@ -150,11 +155,26 @@ func TestStartupFailsClearlyOnRedisMisconfiguration(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			err = run(t.Context(), cfg, ln, discardLog())
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			err = run(ctx, cfg, ln, discardLog())
 			if err == nil || !strings.Contains(err.Error(), tc.wantInText) {
 				t.Fatalf("got %v, want an error naming %s", err, tc.wantInText)
 			}
 		})
+	}
+}
+
+// Without REDIS_TLS_CA a TLS-only Redis drops the connection, which a network path that is
+// still coming up may do too: the instance stays up, and /startupz names what to check.
+func TestMissingRedisCAHoldsStartupNamingIt(t *testing.T) {
+	t.Parallel()
+	r := testenv.Redis(t)
+	cfg := memoryConfig("i-noca")
+	cfg.RedisAddr, cfg.RedisPassword = r.Addr, r.Password
+	in := startInstanceUntil(t, cfg, "/healthz")
+	if code, body := request(t, "GET", in.URL+"/startupz", nil); code != 503 || !strings.Contains(jsonError(t, body), "REDIS_TLS_CA") {
+		t.Fatalf("startupz without the CA: %d %s, want 503 naming REDIS_TLS_CA", code, body)
 	}
 }
 

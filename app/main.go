@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +26,7 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/config"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/instance"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/liblog"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/live"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/logging"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/redisclient"
@@ -40,6 +41,8 @@ const shutdownBudget = 8 * time.Second
 
 func main() {
 	log := logging.New(os.Stdout, slog.LevelInfo)
+	// First: gRPC wants its logger set before it is used, and nothing should print plain text.
+	liblog.Route(log)
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		log.Error("cannot start: " + err.Error())
@@ -60,11 +63,13 @@ func main() {
 
 // backends are the stores the configuration selects, and how to release them.
 type backends struct {
-	sessions *session.Manager
-	carts    cart.Store
-	redis    *redis.Client     // nil on memory stores
-	fs       *firestore.Client // nil on memory stores
-	checks   []web.Check
+	sessions  *session.Manager
+	carts     cart.Store
+	redis     *redis.Client // nil on memory stores
+	redisOpts redisclient.Options
+	fs        *firestore.Client // nil on memory stores
+	checks    []web.Check       // readiness: every store
+	startup   []web.Check       // what start-up waits for: the stores behind Direct VPC egress
 }
 
 func (b *backends) close() {
@@ -93,18 +98,15 @@ func openBackends(ctx context.Context, cfg config.Config, project string, log *s
 		if err != nil {
 			return nil, err
 		}
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = redisclient.Check(pctx, client, o)
-		cancel()
-		if err != nil {
-			client.Close()
-			return nil, err
-		}
-		b.redis = client
+		// No PING before serving: Redis may be unreachable for a minute while Direct VPC egress
+		// connects. run waits for it in the background and /startupz tells Cloud Run.
+		b.redis, b.redisOpts = client, o
 		b.sessions = session.NewRedis(client, sessOpts)
-		b.checks = append(b.checks, web.Check{Name: "redis", Ping: func(ctx context.Context) error {
+		check := web.Check{Name: "redis", Ping: func(ctx context.Context) error {
 			return redisclient.Check(ctx, client, o)
-		}})
+		}}
+		b.checks = append(b.checks, check)
+		b.startup = append(b.startup, check)
 	}
 	if cfg.FirestoreDatabase == "" {
 		b.carts = cart.NewMemory(cart.DefaultTTL)
@@ -118,6 +120,9 @@ func openBackends(ctx context.Context, cfg config.Config, project string, log *s
 			return nil, fmt.Errorf("firestore database %q: %w", cfg.FirestoreDatabase, err)
 		}
 		store := cart.NewFirestore(client, cart.DefaultTTL)
+		// Unlike Redis, Firestore is checked before serving: it is reached over Cloud Run's
+		// own egress (PRIVATE_RANGES_ONLY sends only private ranges into the VPC), so it
+		// answers from the first second, and a failure is the configuration's.
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err = store.Ping(pctx)
 		cancel()
@@ -134,7 +139,9 @@ func openBackends(ctx context.Context, cfg config.Config, project string, log *s
 }
 
 // run serves on ln until ctx ends (SIGTERM), then shuts down gracefully: stop accepting,
-// close WebSockets with 1001, finish in-flight requests, close clients.
+// close WebSockets with 1001, finish in-flight requests, close clients. It serves before
+// Redis answers and waits for it in the background (/startupz says when it does); a Redis
+// that refuses the password or is not signed by REDIS_TLS_CA shuts it down with that error.
 func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) error {
 	defer ln.Close() // Serve closes it too; this covers returns before serving
 	id, err := instance.Resolve(ctx, cfg.OnCloudRun, cfg.InstanceID)
@@ -155,24 +162,32 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 	}
 	b, err := openBackends(ctx, cfg, project, log, sessionError)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // SIGTERM during start-up
+		}
 		return err
 	}
 	defer b.close()
 
+	// The goroutines that wait for Redis and carry live updates stop after the server has.
 	hub := live.NewHub(live.Options{Instance: id.ID, Redis: b.redis, Log: log})
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- hub.Run(hubCtx) }()
-	defer func() { stopHub(); <-hubDone }()
-	select {
-	case <-hub.Ready():
-	case err := <-hubDone:
-		return fmt.Errorf("cart change fan-out: %w", err)
-	case <-time.After(5 * time.Second):
-		return errors.New("cart change fan-out: no Redis subscription within 5s")
-	case <-ctx.Done():
-		return nil
+	bgCtx, stopBg := context.WithCancel(context.Background())
+	var bg sync.WaitGroup
+	defer func() { stopBg(); bg.Wait() }()
+	bg.Go(func() {
+		if err := hub.Run(bgCtx); err != nil {
+			log.Error("live updates stopped", "error", err)
+		}
+	})
+	misconfigured := make(chan error, 1)
+	if b.redis != nil {
+		bg.Go(func() {
+			if err := redisclient.WaitReady(bgCtx, b.redis, b.redisOpts, log); err != nil && bgCtx.Err() == nil {
+				misconfigured <- err
+			}
+		})
 	}
+	liveUpdates := web.Check{Name: "live updates", Ping: hub.Check}
 
 	srv := web.New(web.Deps{
 		Instance: id.ID,
@@ -182,7 +197,8 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		Reports:  report.Backend{Delay: cfg.SlowBackendDelay},
 		Cache:    cache.New[report.Result](cfg.CacheSize, cfg.CacheTTL),
 		Hub:      hub,
-		Checks:   b.checks,
+		Checks:   append(b.checks, liveUpdates),
+		Startup:  append(b.startup, liveUpdates),
 		Log:      log,
 	})
 	httpSrv := &http.Server{
@@ -196,9 +212,11 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 	log.Info("listening", "addr", ln.Addr().String(), "instance_source", id.Source,
 		"redis", cfg.RedisAddr != "", "firestore", cfg.FirestoreDatabase != "")
 
+	var stopErr error
 	select {
 	case err := <-serveErr:
 		return err
+	case stopErr = <-misconfigured: // no wait can fix it: say what to fix, and exit
 	case <-ctx.Done():
 	}
 
@@ -224,5 +242,5 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		httpSrv.Close()
 	}
 	log.Info("stopped", "took_ms", time.Since(start).Milliseconds())
-	return nil
+	return stopErr
 }

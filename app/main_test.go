@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -68,12 +67,20 @@ func memoryConfig(id string) config.Config {
 type instanceUnderTest struct {
 	URL    string
 	Host   string
-	logs   *lockedBuffer
+	logs   *testenv.Buffer
 	cancel context.CancelFunc // the SIGTERM of an in-process instance
 	done   chan error
 }
 
+// startInstance starts an instance and returns once /startupz says 200: like Cloud Run, tests
+// send traffic only to an instance that has started.
 func startInstance(t testing.TB, cfg config.Config) *instanceUnderTest {
+	t.Helper()
+	return startInstanceUntil(t, cfg, "/startupz")
+}
+
+// startInstanceUntil starts an instance and returns once path answers 200.
+func startInstanceUntil(t testing.TB, cfg config.Config, path string) *instanceUnderTest {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -81,7 +88,7 @@ func startInstance(t testing.TB, cfg config.Config) *instanceUnderTest {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instanceUnderTest{URL: "http://" + ln.Addr().String(), Host: ln.Addr().String(),
-		logs: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+		logs: &testenv.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { in.done <- run(ctx, cfg, ln, logging.New(in.logs, slog.LevelInfo)) }()
 	t.Cleanup(func() { in.stop(t) })
 	deadline := time.Now().Add(15 * time.Second)
@@ -93,13 +100,15 @@ func startInstance(t testing.TB, cfg config.Config) *instanceUnderTest {
 			t.Fatalf("instance %s did not start: %v\n%s", cfg.InstanceID, err, in.logs)
 		default:
 		}
-		resp, err := http.Get(in.URL + "/healthz")
+		resp, err := http.Get(in.URL + path)
 		if err == nil {
 			resp.Body.Close()
-			return in
+			if resp.StatusCode == http.StatusOK {
+				return in
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("instance %s not serving after 15s: %v", cfg.InstanceID, err)
+			t.Fatalf("instance %s: %s not 200 after 15s (%v)\n%s", cfg.InstanceID, path, err, in.logs)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -116,23 +125,6 @@ func (in *instanceUnderTest) stop(t testing.TB) error {
 		t.Errorf("instance did not stop within Cloud Run's 10s\n%s", in.logs)
 		return nil
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // browser is a client with a cookie jar. Cookies ignore ports, so one browser's session

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,16 +15,19 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
 )
 
 // appProcess is this test binary re-executed as the app: a real process with a real PID
 // that receives real signals, as on Cloud Run.
 type appProcess struct {
-	cmd  *exec.Cmd
-	URL  string
-	Host string
-	out  *lockedBuffer
-	done chan error
+	cmd            *exec.Cmd
+	URL            string
+	Host           string
+	out            *testenv.Buffer // stdout and stderr, as they came
+	stdout, stderr *testenv.Buffer
+	done           chan error
 }
 
 func startAppProcess(t testing.TB, env ...string) *appProcess {
@@ -33,8 +37,8 @@ func startAppProcess(t testing.TB, env ...string) *appProcess {
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "PORT="+port)
 	cmd.Env = append(cmd.Env, env...)
 	p := &appProcess{cmd: cmd, URL: "http://127.0.0.1:" + port, Host: "127.0.0.1:" + port,
-		out: &lockedBuffer{}, done: make(chan error, 1)}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
+		out: &testenv.Buffer{}, stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(p.out, p.stdout), io.MultiWriter(p.out, p.stderr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -51,22 +55,37 @@ func startAppProcess(t testing.TB, env ...string) *appProcess {
 	return p
 }
 
+// waitServing returns once the app answers /healthz, which it does before its stores answer.
 func (p *appProcess) waitServing(t testing.TB) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	p.waitAnswer(t, "/healthz", 0, 15*time.Second)
+}
+
+// waitAnswer polls path until it answers with status want (0: any status) and returns the
+// body; it fails the test if the app exits or limit passes first.
+func (p *appProcess) waitAnswer(t testing.TB, path string, want int, limit time.Duration) []byte {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last string
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-p.done:
-			t.Fatalf("app exited before serving: %v\n%s", err, p.out)
+			p.done <- err
+			t.Fatalf("app exited while waiting for %s: %v\n%s", path, err, p.out)
 		default:
 		}
-		if resp, err := http.Get(p.URL + "/healthz"); err == nil {
+		if resp, err := http.Get(p.URL + path); err == nil {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			return
+			if want == 0 || resp.StatusCode == want {
+				return body
+			}
+			last = fmt.Sprintf("%s %s", resp.Status, body)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("app not serving after 15s\n%s", p.out)
+	t.Fatalf("%s did not answer %d within %v (last: %s)\n%s", path, want, limit, last, p.out)
+	return nil
 }
 
 func freePort(t testing.TB) string {

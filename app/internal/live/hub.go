@@ -13,8 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/redisclient"
 )
 
 // Channel is the Redis pub/sub channel carrying cart changes between instances.
@@ -113,21 +116,37 @@ func (h *Hub) EndSession(ctx context.Context, user, session string) error {
 	return nil
 }
 
-// Run subscribes to changes from all instances and forwards them until ctx ends. Without
-// Redis there is nothing to receive and it just waits.
+// Run subscribes to changes from all instances and forwards them until ctx ends. A Redis
+// that does not answer yet is retried with backoff (each failure logged as a warning) until it
+// does: Ready and Check say when. Without Redis there is nothing to receive and it just waits.
 func (h *Hub) Run(ctx context.Context) error {
 	if h.opts.Redis == nil {
 		<-ctx.Done()
 		return nil
 	}
-	sub := h.opts.Redis.Subscribe(ctx, Channel, EndedChannel)
+	// Every attempt is bounded, so a path that drops packets is tried again soon rather than
+	// waited on through all the dial retries of the pool.
+	const attempt = 3 * time.Second
+	sctx, cancel := context.WithTimeout(ctx, attempt)
+	sub := h.opts.Redis.Subscribe(sctx, Channel, EndedChannel) // remembers the channels even if it fails
+	cancel()
 	defer sub.Close()
-	// Receive the subscription confirmation first, so Ready means changes are flowing.
-	if _, err := sub.Receive(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("subscribe %s: %w", Channel, err)
+	// Receive the subscription confirmation first, so Ready means changes are flowing. Each
+	// Receive after a failure dials again and re-sends the SUBSCRIBE.
+	receive := func() (any, error) {
+		rctx, cancel := context.WithTimeout(ctx, attempt)
+		defer cancel()
+		return sub.Receive(rctx)
+	}
+	_, err := backoff.Retry(ctx, receive,
+		backoff.WithBackOff(redisclient.RetryBackOff()),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, next time.Duration) {
+			h.opts.Log.WarnContext(ctx, "live updates: no Redis subscription yet; retrying",
+				"channel", Channel, "error", err, "retry_in", next.String())
+		}))
+	if err != nil {
+		return nil // only ctx ends the retries
 	}
 	close(h.ready)
 	// go-redis re-subscribes by itself after a broken connection.
@@ -146,6 +165,20 @@ func (h *Hub) Run(ctx context.Context) error {
 				h.deliver([]byte(m.Payload))
 			}
 		}
+	}
+}
+
+// ErrNotReady is returned by Check and Serve until changes from other instances are being
+// received: a socket opened before would miss them.
+var ErrNotReady = errors.New("live updates not ready: no Redis subscription yet")
+
+// Check is nil once changes from other instances are being received, else ErrNotReady.
+func (h *Hub) Check(context.Context) error {
+	select {
+	case <-h.ready:
+		return nil
+	default:
+		return ErrNotReady
 	}
 }
 
@@ -214,7 +247,8 @@ func (h *Hub) Open() int {
 var ErrClosing = errors.New("instance is shutting down")
 
 // Serve upgrades the request for user and serves the socket until either side closes it.
-// The caller has already checked the session and the origin.
+// The caller has already checked the session and the origin. Before the hub is ready it
+// returns ErrNotReady without upgrading.
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user string) error {
 	return h.ServeSession(w, r, user, "", time.Time{})
 }
@@ -223,6 +257,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, user string) error {
 // end): the socket closes with 1008 (policy violation) when the session ends, by sign-out
 // (EndSession) or expiry, so that it stops carrying the user's cart.
 func (h *Hub) ServeSession(w http.ResponseWriter, r *http.Request, user, session string, until time.Time) error {
+	if err := h.Check(r.Context()); err != nil {
+		return err
+	}
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()

@@ -20,7 +20,7 @@ import (
 // sessions; here only the hub is under test).
 func serve(t *testing.T, hub *live.Hub) string {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := hub.Serve(w, r, r.URL.Query().Get("user")); err == live.ErrClosing {
+		if err := hub.Serve(w, r, r.URL.Query().Get("user")); err == live.ErrClosing || err == live.ErrNotReady {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	}))
@@ -98,6 +98,48 @@ func TestChangesFanOutThroughRedisToTheUsersSocketsOnEveryHub(t *testing.T) {
 	defer cancel()
 	if _, data, err := bobOn2.Read(ctx); err == nil {
 		t.Fatalf("bob received alice's change: %s", data)
+	}
+}
+
+// A hub started while Redis does not answer keeps trying, refuses sockets meanwhile (they would
+// miss changes from other instances), and is ready, without a restart, once Redis is up.
+func TestHubWaitsForARedisThatComesUpLate(t *testing.T) {
+	t.Parallel()
+	r := testenv.Redis(t)
+	r.Stop()
+	c := r.Client()
+	t.Cleanup(func() { c.Close() })
+	hub := live.NewHub(live.Options{Instance: "i-late", Redis: c})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	url := serve(t, hub)
+
+	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	if err := hub.Check(ctx); !errors.Is(err, live.ErrNotReady) {
+		t.Fatalf("Check with Redis down: %v, want ErrNotReady", err)
+	}
+	if _, resp, err := websocket.Dial(ctx, url+"?user=alice", nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("socket before the subscription: %v %v, want 503", resp, err)
+	}
+	if err := r.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hub.Ready():
+	case err := <-done:
+		t.Fatalf("hub stopped: %v", err)
+	case <-ctx.Done():
+		t.Fatal("hub not ready after Redis came up")
+	}
+	ws := dial(t, url, "alice")
+	if err := hub.Publish(ctx, "alice", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Type string }
+	if err := read(t, ws, &m); err != nil || m.Type != "cart" {
+		t.Fatalf("change through Redis after it came up: %+v %v", m, err)
 	}
 }
 

@@ -51,6 +51,13 @@ func TestRedisAnswersOnlyOverTLSWithPassword(t *testing.T) {
 	if err := c.Ping(ctx).Err(); err == nil {
 		t.Fatal("PING after Stop succeeded")
 	}
+	// Clients configured for it reach it again once it is back: same address, password, CA.
+	if err := r.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING after Restart: %v", err)
+	}
 }
 
 func TestMissingEmulatorJarFailsNamingHowToInstallIt(t *testing.T) {

@@ -23,6 +23,8 @@ type Redis struct {
 	Addr     string // 127.0.0.1:PORT (TLS)
 	Password string
 	CAPEM    string // PEM of the CA that signed the server certificate
+	bin      string
+	args     []string // the same on Restart: same port, password and certificates
 	proc     *process
 }
 
@@ -49,16 +51,18 @@ func StartRedis(ctx context.Context, dir string) (*Redis, error) {
 		if err != nil {
 			return nil, err
 		}
-		p, err := startProcess(bin,
+		args := []string{
 			"--bind", "127.0.0.1", "--port", "0", "--tls-port", strconv.Itoa(port),
 			"--tls-cert-file", certs.CertFile, "--tls-key-file", certs.KeyFile,
 			"--tls-ca-cert-file", certs.CAFile, "--tls-auth-clients", "no",
 			"--requirepass", password, "--save", "", "--appendonly", "no",
-			"--dir", dir, "--loglevel", "warning")
+			"--dir", dir, "--loglevel", "warning"}
+		p, err := startProcess(bin, args...)
 		if err != nil {
 			return nil, errMissing("redis-server", redisInstall, err)
 		}
-		r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password, CAPEM: certs.CAPEM, proc: p}
+		r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password, CAPEM: certs.CAPEM,
+			bin: bin, args: args, proc: p}
 		lastErr = r.waitReady(ctx)
 		if lastErr == nil {
 			return r, nil
@@ -103,6 +107,24 @@ func (r *Redis) waitReady(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// Restart starts redis-server again after Stop, on the same address with the same password
+// and certificates (empty, like a fresh Memorystore), and returns when it answers: a Redis
+// that comes up after its clients were configured. The port was free until Stop, but another
+// process may take it meanwhile; then Restart fails.
+func (r *Redis) Restart(ctx context.Context) error {
+	r.Stop()
+	p, err := startProcess(r.bin, r.args...)
+	if err != nil {
+		return err
+	}
+	r.proc = p
+	if err := r.waitReady(ctx); err != nil {
+		p.stop()
+		return fmt.Errorf("redis-server did not come back on %s: %w", r.Addr, err)
+	}
+	return nil
 }
 
 // Stop kills redis-server. Safe to call more than once.

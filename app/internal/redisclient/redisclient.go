@@ -1,6 +1,6 @@
 // Package redisclient connects to Memorystore for Redis (or any Redis) with AUTH and, when a
-// CA is given, TLS that trusts exactly that CA, and explains failures in terms of the
-// environment variables that cause them.
+// CA is given, TLS that trusts exactly that CA, explains failures in terms of the environment
+// variables that cause them, and waits for a Redis that is not reachable yet.
 package redisclient
 
 import (
@@ -9,9 +9,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -49,6 +52,10 @@ func New(o Options) (*redis.Client, error) {
 				return verifyChain(cs, pool)
 			},
 		}
+		// go-redis's own TLS dial ignores the caller's context; tls.Dialer gives up when it
+		// ends, so a probe or a shutdown does not wait out a handshake on a path that drops
+		// packets (Direct VPC egress still connecting).
+		ro.Dialer = (&tls.Dialer{NetDialer: &net.Dialer{Timeout: ro.DialTimeout}, Config: ro.TLSConfig}).DialContext
 	}
 	return redis.NewClient(ro), nil
 }
@@ -63,9 +70,19 @@ func verifyChain(cs tls.ConnectionState, roots *x509.CertPool) error {
 	}
 	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
 	if err != nil {
-		return fmt.Errorf("redis server certificate not signed by REDIS_TLS_CA: %w", err)
+		return fmt.Errorf("%w: %w", errUntrusted, err)
 	}
 	return nil
+}
+
+// errUntrusted is a server certificate that REDIS_TLS_CA did not sign.
+var errUntrusted = errors.New("redis server certificate not signed by REDIS_TLS_CA")
+
+// Misconfigured reports whether err is one that waiting cannot fix: the server refused the
+// password (WRONGPASS, NOAUTH) or its certificate is not signed by REDIS_TLS_CA. Anything else
+// (refused, timed out, reset) may be a network path that is still coming up.
+func Misconfigured(err error) bool {
+	return redis.IsAuthError(err) || errors.Is(err, errUntrusted)
 }
 
 // Check sends PING and turns a failure into a message that names what to fix.
@@ -77,9 +94,9 @@ func Check(ctx context.Context, c *redis.Client, o Options) error {
 	msg := err.Error()
 	var hint string
 	switch {
-	case strings.Contains(msg, "REDIS_TLS_CA"), strings.Contains(msg, "certificate"), strings.Contains(msg, "x509"):
+	case errors.Is(err, errUntrusted), strings.Contains(msg, "certificate"), strings.Contains(msg, "x509"):
 		hint = "TLS verification failed: check REDIS_TLS_CA"
-	case strings.Contains(msg, "WRONGPASS"), strings.Contains(msg, "NOAUTH"), strings.Contains(msg, "AUTH"):
+	case redis.IsAuthError(err), strings.Contains(msg, "AUTH"):
 		hint = "authentication failed: check REDIS_PASSWORD"
 	case o.CAPEM == "":
 		hint = "no answer without TLS: if the server uses in-transit encryption, set REDIS_TLS_CA to its CA"
@@ -87,4 +104,38 @@ func Check(ctx context.Context, c *redis.Client, o Options) error {
 		hint = "unreachable: check REDIS_ADDR and the network path"
 	}
 	return fmt.Errorf("redis at %s: %s: %w", o.Addr, hint, err)
+}
+
+// RetryBackOff spaces the attempts of WaitReady and of the live-update subscription: quickly
+// at first, then about as often as Cloud Run's startup probe asks (4 s).
+func RetryBackOff() *backoff.ExponentialBackOff {
+	return &backoff.ExponentialBackOff{InitialInterval: 250 * time.Millisecond,
+		RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: 4 * time.Second}
+}
+
+// WaitReady sends PING until Redis answers, logging each failure as a warning. On Cloud Run
+// Direct VPC egress can take a minute or more to connect at instance start, so an unreachable
+// Redis is waited for, not fatal. It returns nil once Redis answers, the error of Check when
+// it is Misconfigured, or the context's error when ctx ends first.
+func WaitReady(ctx context.Context, c *redis.Client, o Options, log *slog.Logger) error {
+	start := time.Now()
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		err := Check(pctx, c, o)
+		if Misconfigured(err) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	},
+		backoff.WithBackOff(RetryBackOff()),
+		backoff.WithMaxElapsedTime(0), // Cloud Run's startup probe decides when to give up
+		backoff.WithNotify(func(err error, next time.Duration) {
+			log.WarnContext(ctx, "redis not answering yet; retrying", "error", err, "retry_in", next.String())
+		}))
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "redis answers", "after_ms", time.Since(start).Milliseconds())
+	return nil
 }

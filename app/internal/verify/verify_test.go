@@ -2,6 +2,8 @@ package verify_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -136,4 +138,18 @@ func mapValues(m map[string]verify.Check) []verify.Check {
 		s = append(s, c)
 	}
 	return s
+}
+
+// A 200 from something that is not the app (Google's front end answering a reserved path, say)
+// does not pass: only the app sets X-Instance-Id.
+func TestReadyCheckNeedsTheAppsAnswer(t *testing.T) {
+	t.Parallel()
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	}))
+	defer front.Close()
+	checks := runChecks(t, verify.Options{URL: front.URL, Timeout: 5 * time.Second})
+	if c := checks[verify.CheckReady]; c.OK || !strings.Contains(c.Detail, "X-Instance-Id") {
+		t.Fatalf("ready check against a server that is not the app: %+v", c)
+	}
 }

@@ -3,9 +3,9 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cache"
@@ -32,32 +32,64 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "instance is shutting down")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	var (
-		mu     sync.Mutex
-		failed string
-		wg     sync.WaitGroup
-	)
-	for _, c := range s.Checks {
-		wg.Go(func() {
-			if err := c.Ping(ctx); err != nil {
-				mu.Lock()
-				if failed != "" {
-					failed += "; "
-				}
-				failed += c.Name + ": " + err.Error()
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if failed != "" {
+	if failed := runChecks(r.Context(), s.Checks); failed != "" {
 		s.Log.WarnContext(r.Context(), "not ready", "error", failed)
 		writeError(w, http.StatusServiceUnavailable, "not ready: "+failed)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// startupz answers Cloud Run's startup probe: 200 once Redis answers through the client the
+// sessions use, and the live updates are subscribed, else 503 naming what is not. Failures are
+// not logged here: the background retries already log them, and the probe asks every few
+// seconds.
+func (s *Server) startupz(w http.ResponseWriter, r *http.Request) {
+	if failed := runChecks(r.Context(), s.Startup); failed != "" {
+		writeError(w, http.StatusServiceUnavailable, "not started: "+failed)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "started"})
+}
+
+// checkDeadline keeps the probes' answers under their 3 s timeout.
+const checkDeadline = 2 * time.Second
+
+// runChecks pings every check at once and returns "" when all answered within checkDeadline,
+// else "name: error; ..." for the ones that did not, in check order. It answers at the
+// deadline even if a check overruns its context (a client's own read timeout, say); such a
+// check is cancelled and finishes on its own.
+func runChecks(ctx context.Context, checks []Check) string {
+	ctx, cancel := context.WithTimeout(ctx, checkDeadline)
+	defer cancel()
+	type result struct {
+		i   int
+		err error
+	}
+	results := make(chan result, len(checks)) // buffered: a late check never blocks
+	for i, c := range checks {
+		go func() { results <- result{i, c.Ping(ctx)} }()
+	}
+	errs := make([]error, len(checks))
+	for i := range errs {
+		errs[i] = fmt.Errorf("no answer within %v", checkDeadline)
+	}
+wait:
+	for range checks {
+		select {
+		case r := <-results:
+			errs[r.i] = r.err
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	var failed []string
+	for i, err := range errs {
+		if err != nil {
+			failed = append(failed, checks[i].Name+": "+err.Error())
+		}
+	}
+	return strings.Join(failed, "; ")
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +99,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Sessions.Login(r.Context(), req.User); err != nil {
-		s.fail(w, r, "renew session", err)
+		s.storeDown(w, r, "renew session", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"user": req.User})
@@ -76,7 +108,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	user, token := s.Sessions.User(r.Context()), s.Sessions.Token(r.Context())
 	if err := s.Sessions.Logout(r.Context()); err != nil {
-		s.fail(w, r, "end session", err)
+		s.storeDown(w, r, "end session", err)
 		return
 	}
 	if user != "" && token != "" {
@@ -230,7 +262,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, err := s.Sessions.Load(r)
 	if err != nil {
-		s.fail(w, r, "load session", err)
+		s.storeDown(w, r, "load session", err)
 		return
 	}
 	user := s.Sessions.User(ctx)
@@ -241,6 +273,8 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	err = s.Hub.ServeSession(w, r, user, s.Sessions.Token(ctx), s.Sessions.Expires(ctx))
 	if errors.Is(err, live.ErrClosing) {
 		writeError(w, http.StatusServiceUnavailable, "instance is shutting down")
+	} else if errors.Is(err, live.ErrNotReady) {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 	} else if err != nil {
 		// The upgrade failed and Accept has already answered.
 		s.Log.InfoContext(r.Context(), "websocket upgrade failed", "error", err)
@@ -256,4 +290,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err e
 	}
 	s.Log.ErrorContext(r.Context(), what, "error", err, "path", r.URL.Path)
 	writeError(w, status, what+" failed")
+}
+
+// storeDown answers a failure of the session store (Redis) with 503 and a reason: the request
+// did nothing, and may succeed on a retry.
+func (s *Server) storeDown(w http.ResponseWriter, r *http.Request, what string, err error) {
+	s.Log.ErrorContext(r.Context(), what, "error", err, "path", r.URL.Path)
+	writeError(w, http.StatusServiceUnavailable, what+" failed: session store unavailable")
 }

@@ -9,6 +9,7 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -23,11 +24,17 @@ import (
 //go:embed static
 var static embed.FS
 
-// Check is one dependency readiness depends on.
+// Check is one dependency readiness or start-up depends on.
 type Check struct {
 	Name string // named in the 503 body, e.g. "redis"
 	Ping func(ctx context.Context) error
 }
+
+// ProbePaths are for Cloud Run's probes, which reach the instance directly. Public clients use
+// the same answers at paths that do not end in "z" (/health, /ready): Google's front end
+// reserves some paths ending in "z", so through the load balancer those may never reach the
+// app.
+var ProbePaths = []string{"/healthz", "/readyz", "/startupz"}
 
 // Deps are what the handlers work with; main wires them.
 type Deps struct {
@@ -38,7 +45,8 @@ type Deps struct {
 	Reports  report.Backend
 	Cache    *cache.Cache[report.Result]
 	Hub      *live.Hub
-	Checks   []Check
+	Checks   []Check // every dependency: /readyz and /ready
+	Startup  []Check // what start-up waits for, the network path included: /startupz
 	Log      *slog.Logger
 }
 
@@ -48,7 +56,8 @@ type Server struct {
 	started  time.Time
 	draining atomic.Bool
 	handler  http.Handler
-	pageHTML []byte // the demo page with this instance's id filled in
+	routes   []string // every pattern registered, for Routes
+	pageHTML []byte   // the demo page with this instance's id filled in
 }
 
 // MaxBodyBytes bounds every request body.
@@ -62,20 +71,29 @@ func New(d Deps) *Server {
 	s := &Server{Deps: d, started: time.Now(), pageHTML: renderPage(d.Instance)}
 	mux := http.NewServeMux()
 	withSession := d.Sessions.Middleware
+	// Every route goes through handle, so Routes lists them all.
+	handle := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
+		s.routes = append(s.routes, pattern)
+	}
+	f := func(h func(http.ResponseWriter, *http.Request)) http.Handler { return http.HandlerFunc(h) }
 
-	mux.HandleFunc("GET /{$}", s.page)
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("POST /api/login", withSession(http.HandlerFunc(s.login)))
-	mux.Handle("POST /api/logout", withSession(http.HandlerFunc(s.logout)))
-	mux.Handle("GET /api/me", withSession(http.HandlerFunc(s.me)))
-	mux.Handle("GET /api/cart", withSession(s.signedIn(s.getCart)))
-	mux.Handle("POST /api/cart/items", withSession(s.signedIn(s.addItem)))
-	mux.Handle("DELETE /api/cart/items/{sku}", withSession(s.signedIn(s.removeItem)))
-	mux.Handle("GET /api/report", withSession(s.signedIn(s.report)))
-	mux.HandleFunc("GET /api/stats", s.stats)
+	handle("GET /{$}", f(s.page))
+	handle("GET /healthz", f(s.healthz)) // liveness probe
+	handle("GET /health", f(s.healthz))
+	handle("GET /readyz", f(s.readyz))
+	handle("GET /ready", f(s.readyz))
+	handle("GET /startupz", f(s.startupz)) // startup probe
+	handle("POST /api/login", withSession(f(s.login)))
+	handle("POST /api/logout", withSession(f(s.logout)))
+	handle("GET /api/me", withSession(f(s.me)))
+	handle("GET /api/cart", withSession(s.signedIn(s.getCart)))
+	handle("POST /api/cart/items", withSession(s.signedIn(s.addItem)))
+	handle("DELETE /api/cart/items/{sku}", withSession(s.signedIn(s.removeItem)))
+	handle("GET /api/report", withSession(s.signedIn(s.report)))
+	handle("GET /api/stats", f(s.stats))
 	// Not wrapped in the session middleware: its writer cannot be hijacked for the upgrade.
-	mux.HandleFunc("GET /ws", s.websocket)
+	handle("GET /ws", f(s.websocket))
 
 	cop := http.NewCrossOriginProtection() // compares Origin (or Sec-Fetch-Site) with Host
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +111,10 @@ func New(d Deps) *Server {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Drain makes /readyz answer 503 from now on, for the shutdown window.
+// Routes are the ServeMux patterns the server answers, e.g. "GET /api/me".
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
+
+// Drain makes /readyz and /ready answer 503 from now on, for the shutdown window.
 func (s *Server) Drain() { s.draining.Store(true) }
 
 func (s *Server) instanceHeader(next http.Handler) http.Handler {

@@ -22,25 +22,30 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/web"
 )
 
-// newServer runs the app's handlers on in-memory stores.
+// newServer runs the app's handlers on in-memory stores, with these readiness checks.
 func newServer(t testing.TB, checks ...web.Check) (*httptest.Server, *web.Server) {
 	t.Helper()
-	sessions := session.NewMemory(session.Options{TTL: time.Hour})
-	hub := live.NewHub(live.Options{Instance: "i-test"})
-	s := web.New(web.Deps{
+	return newServerWith(t, func(d *web.Deps) { d.Checks = checks })
+}
+
+// newServerWith is newServer with the dependencies changed by edit.
+func newServerWith(t testing.TB, edit func(*web.Deps)) (*httptest.Server, *web.Server) {
+	t.Helper()
+	d := web.Deps{
 		Instance: "i-test",
-		Sessions: sessions,
+		Sessions: session.NewMemory(session.Options{TTL: time.Hour}),
 		Carts:    cart.NewMemory(time.Hour),
 		Reports:  report.Backend{Delay: 20 * time.Millisecond},
 		Cache:    cache.New[report.Result](100, time.Minute),
-		Hub:      hub,
-		Checks:   checks,
-	})
+		Hub:      live.NewHub(live.Options{Instance: "i-test"}),
+	}
+	edit(&d)
+	s := web.New(d)
 	ts := httptest.NewServer(s)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		hub.CloseAll(ctx)
+		d.Hub.CloseAll(ctx)
 		ts.Close()
 	})
 	return ts, s
