@@ -485,6 +485,7 @@ func TestNoInputsTheCloudRewrites(t *testing.T) {
 // compares the inputs `up` sent with the same inputs (the API's echo is the other half:
 // TestNoInputsTheCloudRewrites).
 func TestSecondRunSendsTheSameInputs(t *testing.T) {
+	t.Parallel()
 	for _, s := range scenarios(t) {
 		t.Run(s.name, func(t *testing.T) {
 			byURN := func(state []infratest.StateResource) map[string]infratest.StateResource {

@@ -14,7 +14,9 @@ import (
 func physicalNames(t *testing.T, project, stack string) map[string]string {
 	t.Helper()
 	res := infratest.MustRun(t, infratest.Update, program,
-		infratest.WithConfig(infratest.Config{"gcp:project": "p-123456", "gcp:region": "europe-west1"}),
+		// A prebuilt image: names do not depend on building app/, which would cost a second a run.
+		infratest.WithConfig(infratest.Config{"gcp:project": "p-123456", "gcp:region": "europe-west1",
+			ns + "image": "europe-west1-docker.pkg.dev/p-123456/r/app@sha256:" + strings.Repeat("0", 64)}),
 		infratest.WithStack(stack),
 		infratest.WithMocksSetup(func(m *infratest.Mocks) { m.PulumiProject = project }))
 	db := res.One(t, "gcp:firestore/database:Database").Str("name")
@@ -35,6 +37,7 @@ func physicalNames(t *testing.T, project, stack string) map[string]string {
 }
 
 func TestExistingStacksKeepTheirPhysicalNames(t *testing.T) {
+	t.Parallel()
 	for stack, want := range map[string]string{"dev": "dev", "prod": "prod", "feature-42": "feature-42"} {
 		if got := infra.StackID(infra.Project, stack); got != want {
 			t.Errorf("infra.StackID(%q) = %q; a stack deployed before hashing would get new names", stack, got)
@@ -53,6 +56,7 @@ func TestExistingStacksKeepTheirPhysicalNames(t *testing.T) {
 }
 
 func TestStacksSharingAGoogleProjectNeverShareAName(t *testing.T) {
+	t.Parallel()
 	// Stack names that slug alike, and one stack name in two Pulumi projects.
 	stacks := [][2]string{
 		{infra.Project, "dev-1"}, {infra.Project, "dev_1"}, {infra.Project, "Dev-1"}, {infra.Project, "dev.1"},
@@ -71,6 +75,7 @@ func TestStacksSharingAGoogleProjectNeverShareAName(t *testing.T) {
 }
 
 func TestLongStackNamesFitEveryName(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("production-europe-west1-", 4) // 96 characters
 	a, b := physicalNames(t, infra.Project, long+"a"), physicalNames(t, infra.Project, long+"b")
 	limits := map[string]int{"secret": 255, "registry": 63, "service account": 30, "database prefix": 63 - 7, "stack label": 63}
