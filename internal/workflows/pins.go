@@ -2,7 +2,9 @@ package workflows
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -37,7 +39,7 @@ func CheckConsistentPins(all map[string]*Workflow) []string {
 	type pin struct{ where, ref, comment string }
 	seen := map[string]pin{}
 	var out []string
-	for _, file := range sortedKeys(all) {
+	for _, file := range slices.Sorted(maps.Keys(all)) {
 		w := all[file]
 		for _, job := range w.JobNames() {
 			for _, s := range w.Jobs[job].Steps {

@@ -56,12 +56,3 @@ func runs(j *Job, command string) bool {
 	}
 	return false
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

@@ -1,9 +1,11 @@
 package workflows
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,7 +113,7 @@ func TestMainDeploysDevAndDispatchReachesOtherStacks(t *testing.T) {
 
 func TestEveryActionIsPinnedToACommitWithItsVersion(t *testing.T) {
 	all := loadAll(t)
-	for _, f := range sortedKeys(all) {
+	for _, f := range slices.Sorted(maps.Keys(all)) {
 		expectNone(t, CheckPinned(all[f]))
 	}
 	expectNone(t, CheckConsistentPins(all))
@@ -119,7 +121,7 @@ func TestEveryActionIsPinnedToACommitWithItsVersion(t *testing.T) {
 
 func TestEveryJobHasTheLeastPermissions(t *testing.T) {
 	all := loadAll(t)
-	for _, f := range sortedKeys(all) {
+	for _, f := range slices.Sorted(maps.Keys(all)) {
 		expectNone(t, CheckLeastPermissions(all[f]))
 		expectNone(t, CheckNoPullRequestTarget(all[f]))
 	}
@@ -127,7 +129,7 @@ func TestEveryJobHasTheLeastPermissions(t *testing.T) {
 
 func TestGoogleAuthIsWorkloadIdentityFromRepositoryVariables(t *testing.T) {
 	all := loadAll(t)
-	for _, f := range sortedKeys(all) {
+	for _, f := range slices.Sorted(maps.Keys(all)) {
 		expectNone(t, CheckGoogleAuth(all[f]))
 	}
 }
@@ -136,7 +138,7 @@ func TestGoogleAuthIsWorkloadIdentityFromRepositoryVariables(t *testing.T) {
 // environment) use the deployer.
 func TestPreviewUsesThePreviewIdentityAndDeployTheDeployer(t *testing.T) {
 	all := loadAll(t)
-	for _, f := range sortedKeys(all) {
+	for _, f := range slices.Sorted(maps.Keys(all)) {
 		expectNone(t, CheckIdentities(all[f]))
 	}
 	// And each file has the job it is about: a check that finds no auth step proves nothing.
@@ -155,14 +157,14 @@ func TestPreviewUsesThePreviewIdentityAndDeployTheDeployer(t *testing.T) {
 
 func TestGoModulesAndBuildsAreCachedOnGoSum(t *testing.T) {
 	all := loadAll(t)
-	for _, f := range sortedKeys(all) {
+	for _, f := range slices.Sorted(maps.Keys(all)) {
 		expectNone(t, CheckGoCache(all[f]))
 	}
 }
 
 func TestStateBackendComesFromRepositorySettings(t *testing.T) {
 	all := loadAll(t)
-	for _, f := range sortedKeys(all) {
+	for _, f := range slices.Sorted(maps.Keys(all)) {
 		expectNone(t, CheckBackend(all[f]))
 	}
 }

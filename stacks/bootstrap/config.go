@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -239,7 +240,7 @@ func (c Config) validate(ns string, p *problems) {
 		listed[s] = true
 	}
 	emailRE := regexp.MustCompile(`^([a-z][a-z0-9-]{4,28}[a-z0-9])@` + regexp.QuoteMeta(c.Project) + `\.iam\.gserviceaccount\.com$`)
-	for _, s := range sortedKeys(c.ExistingRuntimeAccounts) {
+	for _, s := range slices.Sorted(maps.Keys(c.ExistingRuntimeAccounts)) {
 		email := c.ExistingRuntimeAccounts[s]
 		if !slices.Contains(c.DeployStacks, s) {
 			p.bad(ns, "existingRuntimeServiceAccounts", "names stack %q, which is not in deployStacks %v; add it there or remove it here", s, c.DeployStacks)
@@ -272,13 +273,4 @@ func (p problems) err() error {
 		return nil
 	}
 	return fmt.Errorf("invalid stack configuration: %s", strings.Join(p, "; "))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/projects"
@@ -230,7 +232,7 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 	// One binding per environment: only jobs that declare one of them get a token with that
 	// environment claim, and GitHub runs such a job only on the branches the environment's
 	// deployment branch policy allows (README, "CI").
-	for _, label := range sortedKeys(args.Principals) {
+	for _, label := range slices.Sorted(maps.Keys(args.Principals)) {
 		if _, err := serviceaccount.NewIAMMember(ctx, name+"-github-"+label, &serviceaccount.IAMMemberArgs{
 			ServiceAccountId: sa.Name,
 			Role:             pulumi.String(WorkloadIdentityUserRole),

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -66,7 +67,7 @@ func (a RuntimeAccountsArgs) Validate() error {
 			p.Addf("Stacks: %q is not a main stack name (1-40 lowercase letters, digits, '-', '_', '.')", s)
 		}
 	}
-	for _, s := range sortedKeys(a.Existing) {
+	for _, s := range slices.Sorted(maps.Keys(a.Existing)) {
 		if !slices.Contains(a.Stacks, s) {
 			p.Addf("Existing: stack %q is not in Stacks %v", s, a.Stacks)
 		}
