@@ -3,7 +3,6 @@ package workflows
 import (
 	"fmt"
 	"path"
-	"slices"
 	"strings"
 )
 
