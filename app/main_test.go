@@ -67,7 +67,7 @@ func memoryConfig(id string) config.Config {
 type instanceUnderTest struct {
 	URL    string
 	Host   string
-	logs   *testenv.Buffer
+	logs   *localdeps.Buffer
 	cancel context.CancelFunc // the SIGTERM of an in-process instance
 	done   chan error
 }
@@ -88,7 +88,7 @@ func startInstanceUntil(t testing.TB, cfg config.Config, path string) *instanceU
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instanceUnderTest{URL: "http://" + ln.Addr().String(), Host: ln.Addr().String(),
-		logs: &testenv.Buffer{}, cancel: cancel, done: make(chan error, 1)}
+		logs: &localdeps.Buffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { in.done <- run(ctx, cfg, ln, logging.New(in.logs, slog.LevelInfo)) }()
 	t.Cleanup(func() { in.stop(t) })
 	deadline := time.Now().Add(15 * time.Second)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/localdeps"
 )
 
 // appProcess is this test binary re-executed as the app: a real process with a real PID
@@ -25,8 +25,8 @@ type appProcess struct {
 	cmd            *exec.Cmd
 	URL            string
 	Host           string
-	out            *testenv.Buffer // stdout and stderr, as they came
-	stdout, stderr *testenv.Buffer
+	out            *localdeps.Buffer // stdout and stderr, as they came
+	stdout, stderr *localdeps.Buffer
 	done           chan error
 }
 
@@ -37,7 +37,7 @@ func startAppProcess(t testing.TB, env ...string) *appProcess {
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", "PORT="+port)
 	cmd.Env = append(cmd.Env, env...)
 	p := &appProcess{cmd: cmd, URL: "http://127.0.0.1:" + port, Host: "127.0.0.1:" + port,
-		out: &testenv.Buffer{}, stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, done: make(chan error, 1)}
+		out: &localdeps.Buffer{}, stdout: &localdeps.Buffer{}, stderr: &localdeps.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = io.MultiWriter(p.out, p.stdout), io.MultiWriter(p.out, p.stderr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

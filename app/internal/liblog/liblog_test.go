@@ -17,13 +17,12 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/liblog"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/localdeps"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/logging"
-	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
 )
 
 // What the standard log package, go-redis and gRPC log comes out as the app's JSON lines,
 // with a severity that says how bad it is. (Route is process-wide: this package tests only it.)
 func TestLibrariesLogThroughTheAppsHandler(t *testing.T) {
-	var out testenv.Buffer
+	var out localdeps.Buffer
 	liblog.Route(logging.New(&out, slog.LevelInfo))
 
 	log.Printf("std %s", "line")

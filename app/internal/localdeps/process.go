@@ -28,14 +28,14 @@ func FreePort() (int, error) {
 // spawned (the emulator's JVM threads, for one) without touching anything else.
 type process struct {
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *Buffer
 	done   chan struct{}
 	once   sync.Once
 }
 
 func startProcess(name string, args ...string) (*process, error) {
 	cmd := exec.Command(name, args...)
-	out := &syncBuffer{}
+	out := &Buffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// Own process group: Stop kills the group. Pdeathsig: the server dies with its parent even
@@ -82,12 +82,14 @@ func (p *process) tail() string {
 	return s
 }
 
-type syncBuffer struct {
+// Buffer collects what a child process or code under test writes, from any goroutine. It
+// keeps at most about 1 MiB: a chatty server must not grow it forever.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	// Bound memory: a chatty server must not grow this forever.
@@ -97,7 +99,8 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String is what was written (since the last reset at 1 MiB).
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

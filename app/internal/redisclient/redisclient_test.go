@@ -76,7 +76,7 @@ func TestWaitReadyWaitsForRedisButNotForAWrongPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	logs := &testenv.Buffer{}
+	logs := &localdeps.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -4,7 +4,6 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -129,22 +128,4 @@ func RunHub(t testing.TB, hub *live.Hub) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("hub not ready after 5s")
 	}
-}
-
-// Buffer collects what code under test writes (logs, a child's output) from any goroutine.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
