@@ -65,10 +65,13 @@ type Config struct {
 // keeps the two equal) and a description for `pulumi new`, `pulumi config` and errors.
 type Key struct {
 	Name string
-	// Type is Pulumi's config type: string, integer, boolean or object.
+	// Type is Pulumi's config type: string, integer or boolean; "" declares the key without a
+	// type, for lists and maps: the CLI checks a typed list or map only in its structured form,
+	// so it would refuse the JSON string `pulumi config set KEY '[...]'` stores.
 	Type string
-	// Default is the value used when the key is unset; nil when it depends on another key
-	// (Description says which).
+	// Default is the value used when the key is unset. Every key has one: the CLI refuses to
+	// run a stack that lacks a key Pulumi.yaml declares without a default (pulumi/pulumi#21797).
+	// "" or an empty list stands for a default that depends on another key (Description says which).
 	Default     any
 	Description string
 }
@@ -92,15 +95,15 @@ var Keys = []Key{
 	{"redisMaintenanceDay", "string", "SUNDAY", "Weekly maintenance day, MONDAY..SUNDAY"},
 	{"redisMaintenanceHour", "integer", 3, "Maintenance start hour, 0..23 (UTC)"},
 	{"redisSnapshotPeriod", "string", "1h", "RDB snapshots, so a restart reloads sessions: " + strings.Join(infra.RedisSnapshotSettings, ", ")},
-	{"firestoreLocation", "string", nil, "Firestore location: a region or nam5/eur3; defaults to gcp:region"},
+	{"firestoreLocation", "string", "", `Firestore location: a region or nam5/eur3; "" uses gcp:region`},
 	{"firestorePitr", "boolean", true, "Firestore point-in-time recovery"},
 	{"firestoreDeleteProtection", "boolean", true, "Firestore delete protection; destroy then leaves the database (and its TTL policy) in place"},
 	{"subnetCidr", "string", "10.8.0.0/24", "IPv4 range of the Direct VPC egress subnet, /26 or larger, 4 addresses per maxInstances in blocks of 16"},
 	{"cloudArmor", "boolean", false, "Cloud Armor per-client-IP rate limit"},
 	{"rateLimitPerMinute", "integer", 600, "Requests per minute per client IP with cloudArmor, 1..1000000"},
 	{"registryKeepCount", "integer", 10, "Image versions the registry cleanup keeps, 1..1000"},
-	{"labels", "object", map[string]any{}, "Labels for every resource that takes labels (lowercase keys and values); app, stack and managed-by are set by the stack"},
-	{"regions", "array", nil, "Cloud Run regions to serve from, at most 5, including gcp:region (the default: gcp:region alone); more than one needs minInstances >= 1 and a multi-region firestoreLocation"},
+	{"labels", "", map[string]any{}, "Labels for every resource that takes labels (lowercase keys and values); app, stack and managed-by are set by the stack"},
+	{"regions", "", []any{}, "Cloud Run regions to serve from, at most 5, including gcp:region ([] serves from gcp:region alone); more than one needs minInstances >= 1 and a multi-region firestoreLocation"},
 }
 
 var imagePattern = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$`)
@@ -136,7 +139,9 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 		"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 	c.RedisMaintenanceHour = r.integer("redisMaintenanceHour", 3, 0, 23)
 	c.RedisSnapshotPeriod = r.oneOf("redisSnapshotPeriod", "1h", infra.RedisSnapshotSettings...)
-	c.FirestoreLocation = r.str("firestoreLocation", c.Region)
+	if c.FirestoreLocation = r.str("firestoreLocation", ""); c.FirestoreLocation == "" {
+		c.FirestoreLocation = c.Region
+	}
 	c.FirestorePITR = r.boolean("firestorePitr", true)
 	c.FirestoreDeleteProtection = r.boolean("firestoreDeleteProtection", true)
 	c.SubnetCIDR = r.str("subnetCidr", "10.8.0.0/24")
@@ -182,9 +187,6 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	}
 	if c.RuntimeServiceAccount != "" && !infra.ValidServiceAccountEmail(c.RuntimeServiceAccount) {
 		r.fail(r.key("runtimeServiceAccount"), fmt.Sprintf("%q is not a service account email; use NAME@PROJECT.iam.gserviceaccount.com, or \"\" to create one", c.RuntimeServiceAccount))
-	}
-	if c.FirestoreLocation == "" {
-		r.fail(r.key("firestoreLocation"), "is empty; use a region (e.g. europe-west1) or nam5/eur3")
 	}
 	r.unknownKeys()
 	return c, r.err()
@@ -301,7 +303,7 @@ func (r *reader) labels(k string) map[string]string {
 // home region is moved first; the rest keep their order.
 func (r *reader) regions(k, home string) []string {
 	s, ok := r.ctx.GetConfig(r.key(k))
-	if !ok || strings.TrimSpace(s) == "" {
+	if !ok || strings.TrimSpace(s) == "" || strings.TrimSpace(s) == "[]" {
 		return []string{home}
 	}
 	var list []string

@@ -33,6 +33,9 @@ func TestPulumiYamlDeclaresTheKeysTheProgramReads(t *testing.T) {
 			continue
 		}
 		delete(declared, k.Name)
+		if k.Default == nil {
+			t.Errorf("%s has no default: the CLI would refuse every stack that does not set it", k.Name)
+		}
 		if decl.TypeName() != k.Type {
 			t.Errorf("%s: Pulumi.yaml type %s, program %s", k.Name, decl.TypeName(), k.Type)
 		}
@@ -43,7 +46,7 @@ func TestPulumiYamlDeclaresTheKeysTheProgramReads(t *testing.T) {
 			t.Errorf("%s: Pulumi.yaml description %q, program %q", k.Name, decl.Description, k.Description)
 		}
 		// The default must be one the program itself accepts.
-		if k.Default != nil {
+		{
 			if _, err := loadConfig(t, map[string]string{"gcp:project": "p", "gcp:region": "europe-west1", ns + k.Name: configText(t, k.Default)}); err != nil {
 				t.Errorf("%s: the declared default is refused: %v", k.Name, err)
 			}
@@ -93,9 +96,6 @@ func TestDeclaredDefaultsAreTheProgramsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range Keys {
-		if k.Default == nil {
-			continue
-		}
 		cfg := map[string]string{ns + k.Name: configText(t, k.Default)}
 		for kk, v := range base {
 			cfg[kk] = v
