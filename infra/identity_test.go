@@ -1,6 +1,8 @@
 package infra_test
 
 import (
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -9,7 +11,7 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
 )
 
-func TestIdentityHoldsExactlyDatastoreUserAndOneSecretAccessor(t *testing.T) {
+func TestIdentityHoldsExactlyDatastoreUserSecretAccessorAndTheTelemetryRoles(t *testing.T) {
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
 		var id *infra.Identity
 		res := runComponent(t, mode, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
@@ -25,7 +27,7 @@ func TestIdentityHoldsExactlyDatastoreUserAndOneSecretAccessor(t *testing.T) {
 		if str(sa, "accountId") != "affinity-run-dev" {
 			t.Errorf("accountId = %s", sa.InputString("accountId"))
 		}
-		proj := res.One(t, "gcp:projects/iAMMember:IAMMember")
+		proj := res.Named(t, "gcp:projects/iAMMember:IAMMember", "identity-datastore-user")
 		if str(proj, "role") != infra.RoleDatastoreUser || str(proj, "project") != testProject {
 			t.Errorf("project grant = %s on %s", proj.InputString("role"), proj.InputString("project"))
 		}
@@ -40,7 +42,24 @@ func TestIdentityHoldsExactlyDatastoreUserAndOneSecretAccessor(t *testing.T) {
 		if str(sec, "role") != infra.RoleSecretAccessor || str(sec, "secretId") != "redis-auth" {
 			t.Errorf("secret grant = %s on %s", sec.InputString("role"), sec.InputString("secretId"))
 		}
-		for _, g := range []infratest.Resource{proj, sec} {
+		// The telemetry export: project-wide, no condition (nothing narrower exists to grant on).
+		var roles []string
+		grants := []infratest.Resource{proj, sec}
+		for _, m := range res.OfType("gcp:projects/iAMMember:IAMMember") {
+			if m.Name == proj.Name {
+				continue
+			}
+			roles = append(roles, str(m, "role"))
+			if str(m, "project") != testProject || m.HasInput("condition") {
+				t.Errorf("%s: project %s, condition %s", m.Name, m.InputString("project"), m.InputString("condition"))
+			}
+			grants = append(grants, m)
+		}
+		sort.Strings(roles)
+		if want := []string{infra.RoleTraceAgent, infra.RoleMetricWriter}; strings.Join(roles, " ") != strings.Join(want, " ") {
+			t.Errorf("telemetry roles %v, want exactly %v", roles, want)
+		}
+		for _, g := range grants {
 			if !g.DependsOn(sa.URN) {
 				t.Errorf("%s does not take its member from the account", g.Name)
 			}
@@ -48,8 +67,8 @@ func TestIdentityHoldsExactlyDatastoreUserAndOneSecretAccessor(t *testing.T) {
 				t.Errorf("%s member = %s", g.Name, g.InputString("member"))
 			}
 		}
-		if len(id.Grants) != 2 {
-			t.Errorf("Grants has %d resources, want the 2 bindings", len(id.Grants))
+		if len(id.Grants) != 4 {
+			t.Errorf("Grants has %d resources, want the 4 bindings", len(id.Grants))
 		}
 	})
 }
@@ -68,9 +87,13 @@ func TestIdentityWithAnExistingAccountCreatesNone(t *testing.T) {
 	if n := len(res.OfType("gcp:serviceaccount/account:Account")); n != 0 {
 		t.Errorf("%d accounts created; want none with an existing account", n)
 	}
-	for _, g := range []string{"gcp:projects/iAMMember:IAMMember", "gcp:secretmanager/secretIamMember:SecretIamMember"} {
-		if got := str(res.One(t, g), "member"); got != "serviceAccount:"+email {
-			t.Errorf("%s member = %q, want the existing account", g, got)
+	grants := append(res.OfType("gcp:projects/iAMMember:IAMMember"), res.OfType("gcp:secretmanager/secretIamMember:SecretIamMember")...)
+	if len(grants) != 4 {
+		t.Errorf("%d grants, want 4", len(grants))
+	}
+	for _, g := range grants {
+		if got := str(g, "member"); got != "serviceAccount:"+email {
+			t.Errorf("%s member = %q, want the existing account", g.Name, got)
 		}
 	}
 	if got := infratest.AwaitString(t, id.Email); got != email {
