@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"sort"
@@ -56,19 +57,31 @@ type Config struct {
 	// Labels are the user's own labels for every labelable resource (app, stack and
 	// managed-by are added by the stack).
 	Labels map[string]string
+
+	// AlertEmails get an email notification channel each; empty: alerts without channels.
+	AlertEmails []string
+	// SLOAvailability is the availability SLO's goal (infra.SLOGoalMin..infra.SLOGoalMax).
+	SLOAvailability float64
 }
 
 // Key describes one config key: its type and default as Pulumi.yaml declares them (a test
 // keeps the two equal) and a description for `pulumi new`, `pulumi config` and errors.
 type Key struct {
 	Name string
-	// Type is Pulumi's config type: string, integer, boolean or object.
+	// Type is Pulumi's config type: string, integer, boolean, array (see ArrayItems) or object.
+	// "" declares no type: Pulumi's project schema has no number type
+	// (sdk/go/common/workspace/project.json, simpleConfigType), and the CLI checks the stack's
+	// value only for typed keys, so a fraction such as sloAvailability goes untyped and the
+	// program checks it.
 	Type string
 	// Default is the value used when the key is unset; nil when it depends on another key
 	// (Description says which).
 	Default     any
 	Description string
 }
+
+// ArrayItems is the element type of each array key (Pulumi.yaml's items).
+var ArrayItems = map[string]string{"alertEmails": "string"}
 
 // Keys are the keys under the project namespace.
 var Keys = []Key{
@@ -97,6 +110,8 @@ var Keys = []Key{
 	{"rateLimitPerMinute", "integer", 600, "Requests per minute per client IP with cloudArmor, 1..1000000"},
 	{"registryKeepCount", "integer", 10, "Image versions the registry cleanup keeps, 1..1000"},
 	{"labels", "object", map[string]any{}, "Labels for every resource that takes labels (lowercase keys and values); app, stack and managed-by are set by the stack"},
+	{"alertEmails", "array", []any{}, "Email addresses that get the alerts, one notification channel each; [] creates the alerts without channels"},
+	{"sloAvailability", "", 0.999, "Availability SLO goal: the share of load balancer requests that are not 5xx over 28 days, 0.9..0.9999"},
 }
 
 var imagePattern = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$`)
@@ -140,6 +155,8 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	c.RateLimitPerMinute = r.integer("rateLimitPerMinute", 600, 1, 1000000)
 	c.RegistryKeepCount = r.integer("registryKeepCount", 10, 1, 1000)
 	c.Labels = r.labels("labels")
+	c.AlertEmails = r.emails("alertEmails")
+	c.SLOAvailability = r.fraction("sloAvailability", 0.999, infra.SLOGoalMin, infra.SLOGoalMax)
 
 	// Cross-field and format checks, with the user's key names.
 	if c.MaxInstances < c.MinInstances {
@@ -275,6 +292,49 @@ func (r *reader) labels(k string) map[string]string {
 		r.fail(r.key(k), msg)
 	}
 	return m
+}
+
+// emails reads a list of email addresses: a YAML list in the stack file reaches the program as
+// a JSON array. JSON text kept as a plain string (what `pulumi config set alertEmails
+// '["a@b.c"]'` stores) is read the same way, although the CLI refuses that form before the
+// program runs while Pulumi.yaml types the key array<string> (README, Configuration).
+func (r *reader) emails(k string) []string {
+	s, ok := r.ctx.GetConfig(r.key(k))
+	if !ok || strings.TrimSpace(s) == "" {
+		return []string{}
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(s), &list); err != nil {
+		r.fail(r.key(k), fmt.Sprintf("%q is not a list of email addresses; e.g. alertEmails: [oncall@example.com] in the stack file, or `pulumi config set --path 'alertEmails[0]' oncall@example.com`", s))
+		return []string{}
+	}
+	for i := range list {
+		list[i] = strings.TrimSpace(list[i])
+	}
+	for _, msg := range infra.EmailProblems(list) {
+		r.fail(r.key(k), msg)
+	}
+	if list == nil {
+		list = []string{}
+	}
+	return list
+}
+
+// fraction reads a number in [lo, hi].
+func (r *reader) fraction(k string, def, lo, hi float64) float64 {
+	s, ok := r.ctx.GetConfig(r.key(k))
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		r.fail(r.key(k), fmt.Sprintf("%q is not a number; use %v..%v, e.g. 0.999", s, lo, hi))
+		return def
+	}
+	if f < lo || f > hi {
+		r.fail(r.key(k), fmt.Sprintf("%v is out of range; use %v..%v (e.g. 0.999 for 99.9%%; the SLO API accepts at most %v)", f, lo, hi, hi))
+	}
+	return f
 }
 
 func (r *reader) err() error {

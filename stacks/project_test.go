@@ -35,6 +35,13 @@ func TestPulumiYamlDeclaresTheKeysTheProgramReads(t *testing.T) {
 		if decl.TypeName() != k.Type {
 			t.Errorf("%s: Pulumi.yaml type %s, program %s", k.Name, decl.TypeName(), k.Type)
 		}
+		items := ""
+		if decl.Items != nil {
+			items = decl.Items.Type
+		}
+		if items != ArrayItems[k.Name] || (k.Type == "array") != (ArrayItems[k.Name] != "") {
+			t.Errorf("%s: Pulumi.yaml items %q, program %q (type %s)", k.Name, items, ArrayItems[k.Name], k.Type)
+		}
 		if a, b := jsonOf(t, decl.Default), jsonOf(t, k.Default); a != b {
 			t.Errorf("%s: Pulumi.yaml default %s, program %s", k.Name, a, b)
 		}
