@@ -10,7 +10,9 @@ import (
 
 // RequiredAPIs are the Google APIs the stack's resources call: Cloud Run, Compute (network and
 // load balancer), Memorystore, Firestore, Artifact Registry, Secret Manager, IAM (service
-// account) and Resource Manager (project IAM bindings).
+// account), Resource Manager (project IAM bindings) and Cloud Monitoring (dashboard, alerts,
+// uptime check, SLO); plus Cloud Trace, which no resource calls but the app exports its traces
+// to (roles/cloudtrace.agent is of no use while the API is off).
 var RequiredAPIs = []string{
 	"run.googleapis.com",
 	"compute.googleapis.com",
@@ -20,6 +22,8 @@ var RequiredAPIs = []string{
 	"secretmanager.googleapis.com",
 	"iam.googleapis.com",
 	"cloudresourcemanager.googleapis.com",
+	"monitoring.googleapis.com",
+	"cloudtrace.googleapis.com",
 }
 
 // APIs enables the project services the stack needs and leaves them on at destroy time

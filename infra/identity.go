@@ -9,14 +9,22 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// The only two roles the runtime identity holds.
+// The only roles the runtime identity holds.
 const (
 	// Firestore data access, granted on the project with an IAM condition that limits it to
 	// the stack's database (Firestore supports resource.name conditions on databases:
 	// cloud.google.com/firestore/docs/manage-databases, "Configure per-database access").
 	RoleDatastoreUser  = "roles/datastore.user"
 	RoleSecretAccessor = "roles/secretmanager.secretAccessor" // on the Redis AUTH secret only
+	// The app's OpenTelemetry export: metrics to Cloud Monitoring (timeSeries.create, the
+	// metric descriptors the exporter creates) and spans to Cloud Trace. Both are project-wide
+	// by nature (there is nothing narrower to grant them on), so they carry no condition.
+	RoleMetricWriter = "roles/monitoring.metricWriter"
+	RoleTraceAgent   = "roles/cloudtrace.agent"
 )
+
+// TelemetryRoles are the project roles the app's telemetry export needs.
+var TelemetryRoles = []string{RoleMetricWriter, RoleTraceAgent}
 
 // DatabaseCondition is the IAM condition expression that limits a grant to one Firestore
 // database.
@@ -25,7 +33,8 @@ func DatabaseCondition(project, database string) string {
 }
 
 // Identity is the Cloud Run service's service account, with data access to the stack's
-// Firestore database and read access to the one secret it needs. Nothing broader.
+// Firestore database, read access to the one secret it needs, and the right to write the app's
+// metrics and traces. Nothing broader.
 type Identity struct {
 	pulumi.ResourceState
 	Email pulumi.StringOutput `pulumi:"email"`
@@ -76,7 +85,7 @@ func (a IdentityArgs) Validate() error {
 	return p.err()
 }
 
-// NewIdentity creates the service account and its two grants.
+// NewIdentity creates the service account and its four grants.
 func NewIdentity(ctx *pulumi.Context, name string, args IdentityArgs, opts ...pulumi.ResourceOption) (*Identity, error) {
 	if err := args.Validate(); err != nil {
 		return nil, fmt.Errorf("identity %q: %w", name, err)
@@ -112,8 +121,22 @@ func NewIdentity(ctx *pulumi.Context, name string, args IdentityArgs, opts ...pu
 	if err != nil {
 		return nil, err
 	}
+	c.Grants = []pulumi.Resource{data}
+	for _, g := range []struct{ suffix, role string }{
+		{"-metric-writer", RoleMetricWriter},
+		{"-trace-agent", RoleTraceAgent},
+	} {
+		grant, err := projects.NewIAMMember(ctx, name+g.suffix, &projects.IAMMemberArgs{
+			Project: pulumi.String(args.Project),
+			Role:    pulumi.String(g.role),
+			Member:  member,
+		}, ChildOptions(c, args.DependsOn)...)
+		if err != nil {
+			return nil, err
+		}
+		c.Grants = append(c.Grants, grant)
+	}
 	c.Email = email
 	c.Member = member
-	c.Grants = []pulumi.Resource{data}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"email": c.Email, "member": c.Member})
 }

@@ -1,6 +1,8 @@
 package infra_test
 
 import (
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -9,7 +11,7 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/infra/infratest"
 )
 
-func TestIdentityHoldsExactlyDatastoreUserOnItsDatabase(t *testing.T) {
+func TestIdentityHoldsExactlyDatastoreUserOnItsDatabaseAndTheTelemetryRoles(t *testing.T) {
 	infratest.EachMode(t, func(t *testing.T, mode infratest.Mode) {
 		var id *infra.Identity
 		res := runComponent(t, mode, func(ctx *pulumi.Context, deps []pulumi.Resource) error {
@@ -25,7 +27,7 @@ func TestIdentityHoldsExactlyDatastoreUserOnItsDatabase(t *testing.T) {
 		if str(sa, "accountId") != "affinity-run-dev" {
 			t.Errorf("accountId = %s", sa.InputString("accountId"))
 		}
-		proj := res.One(t, "gcp:projects/iAMMember:IAMMember")
+		proj := res.Named(t, "gcp:projects/iAMMember:IAMMember", "identity-datastore-user")
 		if str(proj, "role") != infra.RoleDatastoreUser || str(proj, "project") != testProject {
 			t.Errorf("project grant = %s on %s", proj.InputString("role"), proj.InputString("project"))
 		}
@@ -43,14 +45,36 @@ func TestIdentityHoldsExactlyDatastoreUserOnItsDatabase(t *testing.T) {
 		if !proj.DependsOn(sa.URN) {
 			t.Errorf("%s does not take its member from the account", proj.Name)
 		}
-		if mode == infratest.Update {
-			const member = "serviceAccount:affinity-run-dev@p-test.iam.gserviceaccount.com"
-			if str(proj, "member") != member || infratest.AwaitString(t, id.Member) != member {
-				t.Errorf("member = %s, Member %s", proj.InputString("member"), infratest.AwaitString(t, id.Member))
+		if mode == infratest.Update && infratest.AwaitString(t, id.Member) != "serviceAccount:affinity-run-dev@p-test.iam.gserviceaccount.com" {
+			t.Errorf("Member %s", infratest.AwaitString(t, id.Member))
+		}
+		// The telemetry export: project-wide, no condition (nothing narrower exists to grant on).
+		var roles []string
+		grants := []infratest.Resource{proj}
+		for _, m := range res.OfType("gcp:projects/iAMMember:IAMMember") {
+			if m.Name == proj.Name {
+				continue
+			}
+			roles = append(roles, str(m, "role"))
+			if str(m, "project") != testProject || m.HasInput("condition") {
+				t.Errorf("%s: project %s, condition %s", m.Name, m.InputString("project"), m.InputString("condition"))
+			}
+			grants = append(grants, m)
+		}
+		sort.Strings(roles)
+		if want := []string{infra.RoleTraceAgent, infra.RoleMetricWriter}; strings.Join(roles, " ") != strings.Join(want, " ") {
+			t.Errorf("telemetry roles %v, want exactly %v", roles, want)
+		}
+		for _, g := range grants {
+			if !g.DependsOn(sa.URN) {
+				t.Errorf("%s does not take its member from the account", g.Name)
+			}
+			if mode == infratest.Update && str(g, "member") != "serviceAccount:affinity-run-dev@p-test.iam.gserviceaccount.com" {
+				t.Errorf("%s member = %s", g.Name, g.InputString("member"))
 			}
 		}
-		if len(id.Grants) != 1 {
-			t.Errorf("Grants has %d resources, want the datastore.user binding", len(id.Grants))
+		if len(id.Grants) != 3 {
+			t.Errorf("Grants has %d resources, want the 3 project bindings", len(id.Grants))
 		}
 	})
 }
@@ -69,8 +93,14 @@ func TestIdentityWithAnExistingAccountCreatesNone(t *testing.T) {
 	if n := len(res.OfType("gcp:serviceaccount/account:Account")); n != 0 {
 		t.Errorf("%d accounts created; want none with an existing account", n)
 	}
-	if got := str(res.One(t, "gcp:projects/iAMMember:IAMMember"), "member"); got != "serviceAccount:"+email {
-		t.Errorf("datastore.user member = %q, want the existing account", got)
+	grants := res.OfType("gcp:projects/iAMMember:IAMMember")
+	if len(grants) != 3 {
+		t.Errorf("%d grants, want 3", len(grants))
+	}
+	for _, g := range grants {
+		if got := str(g, "member"); got != "serviceAccount:"+email {
+			t.Errorf("%s member = %q, want the existing account", g.Name, got)
+		}
 	}
 	if got := infratest.AwaitString(t, id.Email); got != email {
 		t.Errorf("Email = %q, want %q", got, email)

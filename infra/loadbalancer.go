@@ -45,6 +45,11 @@ type LoadBalancer struct {
 	// CertificateName is for `gcloud compute ssl-certificates describe NAME`, which shows
 	// whether the managed certificate is still PROVISIONING.
 	CertificateName pulumi.StringOutput `pulumi:"certificateName"`
+	// URLMapName and HTTPSForwardingRuleName are the url_map_name and forwarding_rule_name
+	// labels of the https_lb_rule monitored resource: what Monitoring filters the stack's
+	// load balancer metrics on (port 80 only redirects, through its own URL map and rule).
+	URLMapName              pulumi.StringOutput `pulumi:"urlMapName"`
+	HTTPSForwardingRuleName pulumi.StringOutput `pulumi:"httpsForwardingRuleName"`
 }
 
 // RegionBackend is one region's Cloud Run service behind the load balancer.
@@ -193,14 +198,15 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 	if err != nil {
 		return nil, err
 	}
-	if _, err := compute.NewGlobalForwardingRule(ctx, name+"-https", &compute.GlobalForwardingRuleArgs{
+	httpsRule, err := compute.NewGlobalForwardingRule(ctx, name+"-https", &compute.GlobalForwardingRuleArgs{
 		IpAddress:           addr.ID(),
 		IpProtocol:          pulumi.String("TCP"),
 		PortRange:           pulumi.String("443"),
 		LoadBalancingScheme: pulumi.String(externalManaged),
 		Target:              httpsProxy.ID(),
 		Labels:              labelsInput(args.Labels),
-	}, child()...); err != nil {
+	}, child()...)
+	if err != nil {
 		return nil, err
 	}
 
@@ -236,9 +242,12 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 	c.URL = pulumi.Sprintf("https://%s", domain)
 	c.BackendServiceName = backend.Name
 	c.CertificateName = cert.Name
+	c.URLMapName = urlMap.Name
+	c.HTTPSForwardingRuleName = httpsRule.Name
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"ipAddress": c.IPAddress, "domain": c.Domain, "url": c.URL,
 		"backendServiceName": c.BackendServiceName, "certificateName": c.CertificateName,
+		"urlMapName": c.URLMapName, "httpsForwardingRuleName": c.HTTPSForwardingRuleName,
 	})
 }
 

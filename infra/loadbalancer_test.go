@@ -76,6 +76,15 @@ func TestLoadBalancerGAESAAffinityOnExternalManagedServerlessBackend(t *testing.
 			if got := infratest.AwaitString(t, lb.CertificateName); got != cert.StringValue() {
 				t.Errorf("CertificateName = %q, want %q", got, cert.StringValue())
 			}
+			// Monitoring filters on the HTTPS URL map and rule, not the port-80 redirect's.
+			urlMap, _ := res.Named(t, "gcp:compute/uRLMap:URLMap", "lb").Output("name")
+			rule, _ := res.Named(t, "gcp:compute/globalForwardingRule:GlobalForwardingRule", "lb-https").Output("name")
+			if got := infratest.AwaitString(t, lb.URLMapName); got != urlMap.StringValue() {
+				t.Errorf("URLMapName = %q, want %q", got, urlMap.StringValue())
+			}
+			if got := infratest.AwaitString(t, lb.HTTPSForwardingRuleName); got != rule.StringValue() {
+				t.Errorf("HTTPSForwardingRuleName = %q, want %q", got, rule.StringValue())
+			}
 		}
 		ports := map[string]infratest.Resource{}
 		for _, r := range rules {

@@ -42,6 +42,9 @@ type Redis struct {
 	AuthSecretID pulumi.StringOutput `pulumi:"authSecretId"`
 	// AuthSecretVersion is the version number of the AUTH string in that secret.
 	AuthSecretVersion pulumi.StringOutput `pulumi:"authSecretVersion"`
+	// InstanceID is the instance's full name, projects/P/locations/REGION/instances/NAME: the
+	// instance_id label of the redis_instance monitored resource.
+	InstanceID pulumi.StringOutput `pulumi:"instanceId"`
 	// AuthSecret is the secret resource, for IAM grants.
 	AuthSecret *secretmanager.Secret `pulumi:"-"`
 }
@@ -165,7 +168,9 @@ func NewRedis(ctx *pulumi.Context, name string, args RedisArgs, opts ...pulumi.R
 	c.AuthSecretID = secret.SecretId
 	c.AuthSecretVersion = version.Version
 	c.AuthSecret = secret
+	c.InstanceID = pulumi.Sprintf("projects/%s/locations/%s/instances/%s", inst.Project, inst.Region, inst.Name)
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"instanceId":        c.InstanceID,
 		"host":              c.Host,
 		"port":              c.Port,
 		"addr":              c.Addr,

@@ -84,6 +84,11 @@ func TestRedisHasAuthTLSAndItsAuthStringOnlyInSecretManager(t *testing.T) {
 			if got := infratest.AwaitString(t, r.AuthSecretID); got != "redis-auth" {
 				t.Errorf("AuthSecretID = %q (must be the id, not the value)", got)
 			}
+			// Monitoring's redis_instance resource names the instance by its full name.
+			name, _ := res.One(t, "gcp:redis/instance:Instance").Output("name")
+			if got, want := infratest.AwaitString(t, r.InstanceID), "projects/"+testProject+"/locations/"+testRegion+"/instances/"+name.StringValue(); got != want {
+				t.Errorf("InstanceID = %q, want %q", got, want)
+			}
 		}
 	})
 }

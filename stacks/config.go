@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -59,6 +60,11 @@ type Config struct {
 	// Labels are the user's own labels for every labelable resource (app, stack and
 	// managed-by are added by the stack).
 	Labels map[string]string
+
+	// AlertEmails get an email notification channel each; empty: alerts without channels.
+	AlertEmails []string
+	// SLOAvailability is the availability SLO's goal (infra.SLOGoalMin..infra.SLOGoalMax).
+	SLOAvailability float64
 }
 
 // Key describes one config key: its type and default as Pulumi.yaml declares them (a test
@@ -66,8 +72,10 @@ type Config struct {
 type Key struct {
 	Name string
 	// Type is Pulumi's config type: string, integer or boolean; "" declares the key without a
-	// type, for lists and maps: the CLI checks a typed list or map only in its structured form,
-	// so it would refuse the JSON string `pulumi config set KEY '[...]'` stores.
+	// type: lists and maps, because the CLI checks a typed list or map only in its structured
+	// form and would refuse the JSON string `pulumi config set KEY '[...]'` stores; and
+	// fractions, because Pulumi's project schema has no number type
+	// (sdk/go/common/workspace/project.json, simpleConfigType); the program checks those.
 	Type string
 	// Default is the value used when the key is unset. Every key has one: the CLI refuses to
 	// run a stack that lacks a key Pulumi.yaml declares without a default (pulumi/pulumi#21797).
@@ -104,6 +112,8 @@ var Keys = []Key{
 	{"registryKeepCount", "integer", 10, "Image versions the registry cleanup keeps, 1..1000"},
 	{"labels", "", map[string]any{}, "Labels for every resource that takes labels (lowercase keys and values); app, stack and managed-by are set by the stack"},
 	{"regions", "", []any{}, "Cloud Run regions to serve from, at most 5, including gcp:region ([] serves from gcp:region alone); more than one needs minInstances >= 1 and a multi-region firestoreLocation"},
+	{"alertEmails", "", []any{}, "Email addresses that get the alerts, one notification channel each; [] creates the alerts without channels"},
+	{"sloAvailability", "", 0.999, "Availability SLO goal: the share of load balancer requests that are not 5xx over 28 days, 0.9..0.9999"},
 }
 
 var imagePattern = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})?$`)
@@ -150,6 +160,8 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 	c.RegistryKeepCount = r.integer("registryKeepCount", 10, 1, 1000)
 	c.Labels = r.labels("labels")
 	c.Regions = r.regions("regions", c.Region)
+	c.AlertEmails = r.emails("alertEmails")
+	c.SLOAvailability = r.fraction("sloAvailability", 0.999, infra.SLOGoalMin, infra.SLOGoalMax)
 
 	// Cross-field and format checks, with the user's key names.
 	if c.MaxInstances < c.MinInstances {
@@ -331,6 +343,48 @@ func (r *reader) regions(k, home string) []string {
 		r.fail(r.key(k), fmt.Sprintf("has %d regions; use at most %d", len(list), infra.MaxRegions))
 	}
 	return out
+}
+
+// emails reads a list of email addresses: a YAML list in the stack file and the JSON string
+// `pulumi config set alertEmails '["a@b.c"]'` stores both reach the program as JSON text (the
+// key is untyped in Pulumi.yaml so the CLI lets the string through).
+func (r *reader) emails(k string) []string {
+	s, ok := r.ctx.GetConfig(r.key(k))
+	if !ok || strings.TrimSpace(s) == "" {
+		return []string{}
+	}
+	var list []string
+	if err := json.Unmarshal([]byte(s), &list); err != nil {
+		r.fail(r.key(k), fmt.Sprintf("%q is not a list of email addresses; e.g. alertEmails: [oncall@example.com] in the stack file, or `pulumi config set alertEmails '[\"oncall@example.com\"]'`", s))
+		return []string{}
+	}
+	for i := range list {
+		list[i] = strings.TrimSpace(list[i])
+	}
+	for _, msg := range infra.EmailProblems(list) {
+		r.fail(r.key(k), msg)
+	}
+	if list == nil {
+		list = []string{}
+	}
+	return list
+}
+
+// fraction reads a number in [lo, hi].
+func (r *reader) fraction(k string, def, lo, hi float64) float64 {
+	s, ok := r.ctx.GetConfig(r.key(k))
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		r.fail(r.key(k), fmt.Sprintf("%q is not a number; use %v..%v, e.g. 0.999", s, lo, hi))
+		return def
+	}
+	if f < lo || f > hi {
+		r.fail(r.key(k), fmt.Sprintf("%v is out of range; use %v..%v (e.g. 0.999 for 99.9%%; the SLO API accepts at most %v)", f, lo, hi, hi))
+	}
+	return f
 }
 
 func (r *reader) err() error {

@@ -38,7 +38,7 @@ func TestConfigDefaults(t *testing.T) {
 		RedisSnapshotPeriod: "1h",
 		FirestoreLocation:   "us-central1", FirestorePITR: true, FirestoreDeleteProtection: true,
 		SubnetCIDR: "10.8.0.0/24", RateLimitPerMinute: 600, RegistryKeepCount: 10,
-		Labels: map[string]string{}, Regions: []string{"us-central1"},
+		Labels: map[string]string{}, Regions: []string{"us-central1"}, AlertEmails: []string{}, SLOAvailability: 0.999,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", c, want)
@@ -120,6 +120,13 @@ func TestBadConfigFailsWithTheMessageAUserNeeds(t *testing.T) {
 		{"bad cpu", base.With(ns+"cpu", "3"), []string{ns + "cpu", "1, 2, 4, 6, 8"}},
 		{"memory too small for the cpu", base.With(ns+"cpu", "4"), []string{ns + "memory", `"512Mi" does not fit 4 CPU`, "2Gi to 16Gi"}},
 		{"memory too large for the cpu", base.With(ns+"memory", "16Gi"), []string{ns + "memory", `"16Gi" does not fit 1 CPU`, "128Mi to 4Gi"}},
+		{"alert email", base.With(ns+"alertEmails", `["oncall@example.com","oncall"]`), []string{ns + "alertEmails", `"oncall" is not an email address`}},
+		{"alert email twice", base.With(ns+"alertEmails", `["a@example.com","A@example.com"]`), []string{ns + "alertEmails", "listed twice"}},
+		{"alert emails not a list", base.With(ns+"alertEmails", "oncall@example.com"), []string{ns + "alertEmails", "not a list of email addresses", `pulumi config set alertEmails '["oncall@example.com"]'`}},
+		{"slo 1", base.With(ns+"sloAvailability", "1"), []string{ns + "sloAvailability", "out of range", "0.9..0.9999"}},
+		{"slo percent", base.With(ns+"sloAvailability", "99.9"), []string{ns + "sloAvailability", "0.999 for 99.9%"}},
+		{"slo too low", base.With(ns+"sloAvailability", "0.8"), []string{ns + "sloAvailability", "0.8 is out of range"}},
+		{"slo not a number", base.With(ns+"sloAvailability", "high"), []string{ns + "sloAvailability", `"high" is not a number`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res, err := infratest.Run(infratest.Preview, program, infratest.WithConfig(tc.cfg))
@@ -198,4 +205,38 @@ func writeStackFile(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// alertEmails arrives as JSON text both from a YAML list in the stack file (the CLI hands
+// lists to the program as JSON) and from a JSON string set with `pulumi config set`.
+func TestAlertEmailsAcceptAYAMLListAndAJSONString(t *testing.T) {
+	dir := t.TempDir()
+	stackFile := filepath.Join(dir, "Pulumi.test.yaml")
+	yaml := "config:\n  gcp:project: p\n  gcp:region: europe-west1\n  cloudrun-affinity:alertEmails:\n    - oncall@example.com\n    - shop@example.com\n  cloudrun-affinity:sloAvailability: 0.995\n"
+	if err := os.WriteFile(stackFile, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromYAML, err := infratest.ConfigFromYAML(stackFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"oncall@example.com", "shop@example.com"}
+	for name, cfg := range map[string]infratest.Config{
+		"YAML list":   fromYAML,
+		"JSON string": {"gcp:project": "p", "gcp:region": "europe-west1", ns + "alertEmails": `["oncall@example.com", "shop@example.com"]`, ns + "sloAvailability": "0.995"},
+	} {
+		c, err := loadConfig(t, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(c.AlertEmails, want) || c.SLOAvailability != 0.995 {
+			t.Errorf("%s: alertEmails %v, sloAvailability %v", name, c.AlertEmails, c.SLOAvailability)
+		}
+	}
+	for _, empty := range []string{"[]", ""} {
+		c, err := loadConfig(t, infratest.Config{"gcp:project": "p", "gcp:region": "r", ns + "alertEmails": empty})
+		if err != nil || len(c.AlertEmails) != 0 {
+			t.Errorf("alertEmails %q: %v, %v; want none (alerts without channels)", empty, c.AlertEmails, err)
+		}
+	}
 }

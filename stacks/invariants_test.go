@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/cloudrunv2"
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/compute"
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/firestore"
+	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/monitoring"
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/projects"
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/redis"
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/secretmanager"
@@ -186,7 +187,10 @@ func TestNoSecretInPlainExportsOrInputs(t *testing.T) {
 	})
 }
 
-func TestServiceAccountHoldsExactlyTwoRoles(t *testing.T) {
+// The runtime account holds data access to its database, read access to its secret, and the
+// two roles the app's OpenTelemetry export needs (metrics to Cloud Monitoring, spans to Cloud
+// Trace): nothing else.
+func TestServiceAccountHoldsExactlyDatastoreSecretMetricWriterAndTraceAgent(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
 		var grants []string
 		for _, r := range res.Resources() {
@@ -196,7 +200,11 @@ func TestServiceAccountHoldsExactlyTwoRoles(t *testing.T) {
 			}
 		}
 		sort.Strings(grants)
-		want := []string{"gcp:projects/iAMMember:IAMMember roles/datastore.user"}
+		want := []string{
+			"gcp:projects/iAMMember:IAMMember roles/cloudtrace.agent",
+			"gcp:projects/iAMMember:IAMMember roles/datastore.user",
+			"gcp:projects/iAMMember:IAMMember roles/monitoring.metricWriter",
+		}
 		regions := regionsOf(t, res)
 		for range regions {
 			// One accessor per region, each on that region's AUTH secret (below).
@@ -217,11 +225,16 @@ func TestServiceAccountHoldsExactlyTwoRoles(t *testing.T) {
 				t.Errorf("%s: service does not run as the runtime service account", rg.Name)
 			}
 		}
-		if !res.One(t, "gcp:projects/iAMMember:IAMMember").DependsOn(sa.URN) {
-			t.Errorf("datastore.user is not granted to the runtime service account")
+		for _, g := range res.OfType("gcp:projects/iAMMember:IAMMember") {
+			if !g.DependsOn(sa.URN) {
+				t.Errorf("%s %s is not granted to the runtime service account", g.Type, g.Name)
+			}
+			if str(g, "role") != infra.RoleDatastoreUser && g.HasInput("condition") {
+				t.Errorf("%s has a condition %s; only datastore.user is narrowed to the database", g.Name, g.InputString("condition"))
+			}
 		}
 		// Firestore data access only on the stack's database.
-		data := res.One(t, "gcp:projects/iAMMember:IAMMember")
+		data := res.Named(t, "gcp:projects/iAMMember:IAMMember", "identity-datastore-user")
 		db := res.One(t, "gcp:firestore/database:Database")
 		if !data.DependsOn(db.URN) || str(data, "condition.title") == "" {
 			t.Errorf("datastore.user is not conditioned on the database: condition %s", data.InputString("condition"))
@@ -275,6 +288,7 @@ var apiOf = map[string]string{
 	"gcp:secretmanager/":     "secretmanager.googleapis.com",
 	"gcp:serviceaccount/":    "iam.googleapis.com",
 	"gcp:projects/iAMMember": "cloudresourcemanager.googleapis.com",
+	"gcp:monitoring/":        "monitoring.googleapis.com",
 }
 
 func TestEveryResourceWaitsForItsAPI(t *testing.T) {
@@ -306,11 +320,11 @@ func TestEveryResourceWaitsForItsAPI(t *testing.T) {
 
 func TestServiceWaitsForItsIAMGrants(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
-		data := res.One(t, "gcp:projects/iAMMember:IAMMember")
+		projectGrants := res.OfType("gcp:projects/iAMMember:IAMMember")
 		for _, rg := range regionsOf(t, res) {
-			for _, g := range []infratest.Resource{data, rg.SecretRead} {
+			for _, g := range append(append([]infratest.Resource{}, projectGrants...), rg.SecretRead) {
 				if !rg.Service.DependsOn(g.URN) {
-					t.Errorf("%s: service does not wait for %s %s: its first revision could fail to read the secret", rg.Name, g.Type, g.Name)
+					t.Errorf("%s: service does not wait for %s %s: its first revision could fail to read the secret, use Firestore or export telemetry", rg.Name, g.Type, g.Name)
 				}
 			}
 			if !rg.Service.DependsOn(rg.SecretVersion.URN) {
@@ -398,7 +412,7 @@ func checkEnvironment(t *testing.T, s scenario, mode infratest.Mode, res *infrat
 func TestExportsAreComplete(t *testing.T) {
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
 		for _, k := range []string{"url", "ipAddress", "serviceName", "serviceUri", "runtimeServiceAccount", "backendService",
-			"certificate", "network", "redisHost", "redisPort", "firestoreDatabase", "imageRepository", "lbAffinity"} {
+			"certificate", "network", "redisHost", "redisPort", "firestoreDatabase", "imageRepository", "lbAffinity", "dashboardUrl"} {
 			v := res.Export(t, k)
 			if mode == infratest.Update && (!v.Known || fmt.Sprint(v.Value) == "") {
 				t.Errorf("export %s = %+v, want a value after update", k, v)
@@ -536,6 +550,12 @@ var resourceTypes = map[string]any{
 	"gcp:artifactregistry/repository:Repository":                        artifactregistry.Repository{},
 	"gcp:cloudrunv2/service:Service":                                    cloudrunv2.Service{},
 	"random:index/randomId:RandomId":                                    random.RandomId{},
+	"gcp:monitoring/dashboard:Dashboard":                                monitoring.Dashboard{},
+	"gcp:monitoring/alertPolicy:AlertPolicy":                            monitoring.AlertPolicy{},
+	"gcp:monitoring/notificationChannel:NotificationChannel":            monitoring.NotificationChannel{},
+	"gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":                monitoring.UptimeCheckConfig{},
+	"gcp:monitoring/customService:CustomService":                        monitoring.CustomService{},
+	"gcp:monitoring/slo:Slo":                                            monitoring.Slo{},
 }
 
 func TestEveryRegisteredTypeIsInResourceTypes(t *testing.T) {
@@ -548,10 +568,21 @@ func TestEveryRegisteredTypeIsInResourceTypes(t *testing.T) {
 	})
 }
 
-// takesLabels reports whether the SDK's resource struct has a Labels input.
-func takesLabels(typ string) bool {
-	_, ok := reflect.TypeOf(resourceTypes[typ]).FieldByName("Labels")
-	return ok
+// labelsField is the input that holds a type's resource labels, from the SDK's resource
+// struct: userLabels where there is one (Cloud Monitoring; a notification channel's labels
+// field is its channel settings, such as email_address), else labels; "" when it takes none.
+func labelsField(typ string) string {
+	t := reflect.TypeOf(resourceTypes[typ])
+	if t == nil {
+		return "" // reported by TestEveryRegisteredTypeIsInResourceTypes
+	}
+	if _, ok := t.FieldByName("UserLabels"); ok {
+		return "userLabels"
+	}
+	if _, ok := t.FieldByName("Labels"); ok {
+		return "labels"
+	}
+	return ""
 }
 
 func TestEveryLabelableResourceCarriesTheStackLabels(t *testing.T) {
@@ -568,18 +599,32 @@ func TestEveryLabelableResourceCarriesTheStackLabels(t *testing.T) {
 		}
 		labelled := 0
 		for _, r := range res.Resources() {
-			if !r.Custom || !takesLabels(r.Type) {
+			if !r.Custom {
+				continue
+			}
+			field := labelsField(r.Type)
+			if field == "" {
 				continue
 			}
 			labelled++
 			got := map[string]string{}
-			if v, ok := r.Input("labels"); ok && v.IsObject() {
+			if v, ok := r.Input(field); ok && v.IsObject() {
 				for k, e := range v.ObjectValue() {
 					got[string(k)] = e.StringValue()
 				}
 			}
 			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s %q labels %v, want %v", r.Type, r.Name, got, want)
+				t.Errorf("%s %q %s %v, want %v", r.Type, r.Name, field, got, want)
+			}
+		}
+		// The dashboard takes labels only inside its JSON (the SDK has no field for them).
+		for _, d := range res.OfType("gcp:monitoring/dashboard:Dashboard") {
+			if mode == infratest.Preview {
+				continue // the JSON names resources that do not exist yet
+			}
+			var doc struct{ Labels map[string]string }
+			if err := json.Unmarshal([]byte(str(d, "dashboardJson")), &doc); err != nil || !reflect.DeepEqual(doc.Labels, want) {
+				t.Errorf("dashboard labels %v (%v), want %v", doc.Labels, err, want)
 			}
 		}
 		if labelled < 6 {
@@ -732,6 +777,82 @@ func eachService(t *testing.T, f func(t *testing.T, s scenario, mode infratest.M
 	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
 		for _, rg := range regionsOf(t, res) {
 			f(t, s, mode, rg.Service)
+		}
+	})
+}
+
+// TestMonitoringWatchesTheStacksOwnResources: every chart, alert, the uptime check and the SLO
+// name this stack's URL map and forwarding rule, every region's service and Redis instance, and
+// the database, so two stacks in one Google Cloud project never mix; dashboardUrl opens that
+// dashboard.
+func TestMonitoringWatchesTheStacksOwnResources(t *testing.T) {
+	eachRun(t, func(t *testing.T, s scenario, mode infratest.Mode, res *infratest.Result) {
+		dash := res.One(t, "gcp:monitoring/dashboard:Dashboard")
+		if len(res.OfType("gcp:monitoring/alertPolicy:AlertPolicy")) != 6 || len(res.OfType("gcp:monitoring/slo:Slo")) != 1 {
+			t.Errorf("monitoring registers %v", res.CountByType())
+		}
+		if mode == infratest.Preview {
+			return // the names are not known before the resources exist
+		}
+		name := func(typ, logical string) string {
+			v, _ := res.Named(t, typ, logical).Output("name")
+			return v.StringValue()
+		}
+		// One value or one_of(...) every region's, in region order.
+		in := func(key string, values []string) string {
+			if len(values) == 1 {
+				return `resource.label.` + key + `=\"` + values[0] + `\"`
+			}
+			return `resource.label.` + key + `=one_of(\"` + strings.Join(values, `\",\"`) + `\")`
+		}
+		var services, redisIDs []string
+		byName := map[string]region{}
+		for _, rg := range regionsOf(t, res) {
+			byName[rg.Name] = rg
+		}
+		for _, name := range s.regionsWanted() {
+			rg := byName[name]
+			n, _ := rg.Service.Output("name")
+			services = append(services, n.StringValue())
+			r, _ := rg.Redis.Output("name")
+			redisIDs = append(redisIDs, "projects/"+s.cfg["gcp:project"]+"/locations/"+rg.Name+"/instances/"+r.StringValue())
+		}
+		wants := []string{
+			`resource.label.url_map_name=\"` + name("gcp:compute/uRLMap:URLMap", "lb") + `\"`,
+			`resource.label.forwarding_rule_name=\"` + name("gcp:compute/globalForwardingRule:GlobalForwardingRule", "lb-https") + `\"`,
+			in("service_name", services),
+			in("instance_id", redisIDs),
+			`resource.label.database_id=\"` + str(res.One(t, "gcp:firestore/database:Database"), "name") + `\"`,
+		}
+		raw := str(dash, "dashboardJson")
+		for _, w := range wants {
+			if !strings.Contains(raw, w) {
+				t.Errorf("dashboard does not filter on %s", w)
+			}
+		}
+		lbFilter := strings.ReplaceAll(wants[0], `\"`, `"`)
+		for _, p := range res.OfType("gcp:monitoring/alertPolicy:AlertPolicy") {
+			if strings.HasPrefix(p.Name, "monitoring-lb-") && !strings.Contains(str(p, "conditions[0].conditionThreshold.filter"), lbFilter) {
+				t.Errorf("%s does not watch the stack's load balancer: %s", p.Name, str(p, "conditions[0].conditionThreshold.filter"))
+			}
+		}
+		host := strings.TrimPrefix(res.Export(t, "url").String(), "https://")
+		if got := str(res.One(t, "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"), "monitoredResource.labels.host"); got != host {
+			t.Errorf("uptime check host %q, want the stack's %q", got, host)
+		}
+		id, _ := dash.Output("name")
+		want := "https://console.cloud.google.com/monitoring/dashboards/builder/" + id.StringValue()[strings.LastIndex(id.StringValue(), "/")+1:] + "?project=" + s.cfg["gcp:project"]
+		if got := res.Export(t, "dashboardUrl").String(); got != want {
+			t.Errorf("dashboardUrl = %q, want %q", got, want)
+		}
+		emails := 0
+		if raw := s.cfg[ns+"alertEmails"]; raw != "" {
+			var list []string
+			_ = json.Unmarshal([]byte(raw), &list)
+			emails = len(list)
+		}
+		if n := len(res.OfType("gcp:monitoring/notificationChannel:NotificationChannel")); n != emails {
+			t.Errorf("%d notification channels for %d alertEmails", n, emails)
 		}
 	})
 }

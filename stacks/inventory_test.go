@@ -38,6 +38,15 @@ var inventoryKeys = map[string][]string{
 	"gcp:compute/targetHttpProxy:TargetHttpProxy":             {"urlMap"},
 	"gcp:compute/globalForwardingRule:GlobalForwardingRule":   {"portRange", "ipProtocol", "loadBalancingScheme", "ipAddress", "target", "labels"},
 	"gcp:compute/securityPolicy:SecurityPolicy":               {"type", "rules"},
+	// The dashboard's JSON is reviewed in infra/testdata/monitoring-dashboard.json; the
+	// alerts' documentation text in infra/monitoring.go.
+	"gcp:monitoring/dashboard:Dashboard":                     {"project"},
+	"gcp:monitoring/alertPolicy:AlertPolicy":                 {"displayName", "severity", "combiner", "conditions", "notificationChannels", "alertStrategy", "userLabels"},
+	"gcp:monitoring/notificationChannel:NotificationChannel": {"type", "displayName", "labels", "userLabels"},
+	"gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig": {"displayName", "monitoredResource", "httpCheck", "contentMatchers",
+		"selectedRegions", "checkerType", "period", "timeout", "userLabels"},
+	"gcp:monitoring/customService:CustomService": {"displayName", "serviceId", "userLabels"},
+	"gcp:monitoring/slo:Slo":                     {"service", "displayName", "goal", "rollingPeriodDays", "requestBasedSli", "userLabels"},
 }
 
 // TestGoldenInventories checks, per scenario, every resource the cloud receives with its key

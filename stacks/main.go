@@ -9,7 +9,7 @@ import (
 func main() { pulumi.Run(program) }
 
 // program composes the components in the order data flows: APIs, network, data stores,
-// registry and image, identity, service, load balancer; then exports.
+// registry and image, identity, service, load balancer, monitoring; then exports.
 func program(ctx *pulumi.Context) error {
 	cfg, err := LoadConfig(ctx)
 	if err != nil {
@@ -141,6 +141,30 @@ func program(ctx *pulumi.Context) error {
 		return err
 	}
 
+	// Last: it watches what the others created, in every region.
+	var serviceNames, redisIDs []pulumi.StringInput
+	for _, rs := range regions {
+		serviceNames = append(serviceNames, rs.ServiceName)
+		redisIDs = append(redisIDs, rs.Redis.InstanceID)
+	}
+	mon, err := infra.NewMonitoring(ctx, "monitoring", infra.MonitoringArgs{
+		Project:            cfg.Project,
+		Title:              ctx.Project() + " " + stack,
+		ServiceNames:       serviceNames,
+		URLMapName:         lb.URLMapName,
+		ForwardingRuleName: lb.HTTPSForwardingRuleName,
+		Host:               lb.Domain,
+		RedisInstanceIDs:   redisIDs,
+		FirestoreDatabase:  db.DatabaseName,
+		AlertEmails:        cfg.AlertEmails,
+		SLOGoal:            cfg.SLOAvailability,
+		Labels:             labels,
+		DependsOn:          needAPIs,
+	})
+	if err != nil {
+		return err
+	}
+
 	ctx.Export("url", lb.URL)
 	ctx.Export("ipAddress", lb.IPAddress)
 	ctx.Export("serviceName", home.ServiceName)
@@ -162,6 +186,7 @@ func program(ctx *pulumi.Context) error {
 	ctx.Export("firestoreDatabase", db.DatabaseName)
 	ctx.Export("imageRepository", registry.Url)
 	ctx.Export("lbAffinity", pulumi.String(cfg.LBAffinity))
+	ctx.Export("dashboardUrl", mon.DashboardURL)
 	return nil
 }
 

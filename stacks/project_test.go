@@ -39,6 +39,9 @@ func TestPulumiYamlDeclaresTheKeysTheProgramReads(t *testing.T) {
 		if decl.TypeName() != k.Type {
 			t.Errorf("%s: Pulumi.yaml type %s, program %s", k.Name, decl.TypeName(), k.Type)
 		}
+		if decl.Items != nil || k.Type == "array" || k.Type == "object" {
+			t.Errorf("%s: declared as a typed list or map: the CLI would refuse the JSON string `pulumi config set` stores", k.Name)
+		}
 		if a, b := jsonOf(t, decl.Default), jsonOf(t, k.Default); a != b {
 			t.Errorf("%s: Pulumi.yaml default %s, program %s", k.Name, a, b)
 		}

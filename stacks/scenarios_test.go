@@ -50,6 +50,8 @@ func scenarios(t testing.TB) []scenario {
 			ns + "firestoreLocation":  "eur3",
 			ns + "cpuAlwaysAllocated": "true",
 			ns + "labels":             `{"team":"shop","cost-center":"cc-42"}`,
+			ns + "alertEmails":        `["oncall@example.com","Shop.Team@example.com"]`,
+			ns + "sloAvailability":    "0.995",
 		}},
 		// The dev stack with Cloud Run's affinity alone.
 		{"lb-affinity-none", "dev", dev.With(ns+"lbAffinity", "none")},

@@ -97,6 +97,40 @@ func DefaultOutputs() map[string]OutputFunc {
 				"version": resource.NewProperty("1"),
 			}
 		},
+		// Cloud Monitoring names its resources itself; the provider's id is that name.
+		"gcp:monitoring/dashboard:Dashboard": func(m *Mocks, r Resource) resource.PropertyMap {
+			return resource.PropertyMap{"name": resource.NewProperty(fmt.Sprintf("projects/%s/dashboards/%s", m.ProjectNumber, uuidOf(r.Name)))}
+		},
+		"gcp:monitoring/notificationChannel:NotificationChannel": func(m *Mocks, r Resource) resource.PropertyMap {
+			return resource.PropertyMap{
+				"name":               resource.NewProperty(fmt.Sprintf("projects/%s/notificationChannels/%s", m.Project, digitsOf(r.Name))),
+				"verificationStatus": resource.NewProperty("VERIFICATION_STATUS_UNSPECIFIED"),
+			}
+		},
+		"gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig": func(m *Mocks, r Resource) resource.PropertyMap {
+			id := r.Name + "-" + Suffix(r.Name)
+			return resource.PropertyMap{
+				"name":          resource.NewProperty(fmt.Sprintf("projects/%s/uptimeCheckConfigs/%s", m.Project, id)),
+				"uptimeCheckId": resource.NewProperty(id),
+			}
+		},
+		"gcp:monitoring/alertPolicy:AlertPolicy": func(m *Mocks, r Resource) resource.PropertyMap {
+			return resource.PropertyMap{"name": resource.NewProperty(fmt.Sprintf("projects/%s/alertPolicies/%s", m.Project, digitsOf(r.Name)))}
+		},
+		"gcp:monitoring/customService:CustomService": func(m *Mocks, r Resource) resource.PropertyMap {
+			id := Suffix("svc" + r.Name)
+			return resource.PropertyMap{
+				"serviceId": resource.NewProperty(id),
+				"name":      resource.NewProperty(fmt.Sprintf("projects/%s/services/%s", m.ProjectNumber, id)),
+			}
+		},
+		"gcp:monitoring/slo:Slo": func(m *Mocks, r Resource) resource.PropertyMap {
+			id := Suffix("slo" + r.Name)
+			return resource.PropertyMap{
+				"sloId": resource.NewProperty(id),
+				"name":  resource.NewProperty(fmt.Sprintf("projects/%s/services/%s/serviceLevelObjectives/%s", m.ProjectNumber, r.Str("service"), id)),
+			}
+		},
 		"random:index/randomId:RandomId": func(m *Mocks, r Resource) resource.PropertyMap {
 			n := 8
 			if v, ok := r.Input("byteLength"); ok && v.IsNumber() {
@@ -120,4 +154,17 @@ func DefaultOutputs() map[string]OutputFunc {
 			return resource.PropertyMap{"result": resource.NewProperty(s[:min(n, len(s))])}
 		},
 	}
+}
+
+// uuidOf is a deterministic stand-in for the UUIDs Monitoring gives dashboards.
+func uuidOf(name string) string {
+	h := sha256.Sum256([]byte(name))
+	x := hex.EncodeToString(h[:16])
+	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:]
+}
+
+// digitsOf is a deterministic stand-in for the numeric ids of alert policies and channels.
+func digitsOf(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return new(big.Int).SetBytes(h[:8]).String()
 }
