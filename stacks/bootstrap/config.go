@@ -47,9 +47,9 @@ const (
 )
 
 // defaultGrantableRoles are the roles the main stack grants at project level (infra.Identity gives
-// the app's runtime service account Firestore data access), the only ones the deployer may add or
-// remove (see deployer.go).
-var defaultGrantableRoles = []string{infra.RoleDatastoreUser}
+// the app's runtime service account Firestore data access and the telemetry export), the only
+// ones the deployer may add or remove (see deployer.go).
+var defaultGrantableRoles = append([]string{infra.RoleDatastoreUser}, infra.TelemetryRoles...)
 
 // The deploy workflow runs `pulumi up` of the dev stack behind the GitHub environment dev.
 var (

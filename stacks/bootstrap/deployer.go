@@ -36,6 +36,9 @@ var DeployerProjectRoles = []string{
 	"roles/artifactregistry.admin",
 	// Cloud Run service and its invoker policy.
 	"roles/run.admin",
+	// The Monitoring component: dashboard, alert policies, uptime check, notification channels,
+	// the custom service and its SLO (all monitoring.* administration; it reads no data).
+	"roles/monitoring.editor",
 }
 
 // ProjectIAMAdminRole lets the deployer add the main stack's project-level grants; a condition

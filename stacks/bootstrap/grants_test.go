@@ -72,6 +72,7 @@ var wantGrants = []grant{
 	{onProject, "roles/datastore.owner", deployerMember, ""},
 	{onProject, "roles/artifactregistry.admin", deployerMember, ""},
 	{onProject, "roles/run.admin", deployerMember, ""},
+	{onProject, "roles/monitoring.editor", deployerMember, ""},
 	{onProject, "roles/resourcemanager.projectIamAdmin", deployerMember, wantGrantRoles},
 	{onProject, "roles/secretmanager.admin", deployerMember, wantDevSecrets},
 	{onBucket, "roles/storage.objectUser", deployerMember, ""},

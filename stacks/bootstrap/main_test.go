@@ -41,7 +41,7 @@ const (
 	wantDevEnv      = "principalSet://iam.googleapis.com/" + wantPoolName + "/attribute.environment/dev"
 	wantPullRequest = "principalSet://iam.googleapis.com/" + wantPoolName + "/attribute.event_name/pull_request"
 	wantCondition   = "assertion.repository_id == '260064828' && assertion.repository_owner_id == '1342004' && assertion.repository == 'acme/cloudrun-affinity'"
-	wantGrantRoles  = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/datastore.user'])"
+	wantGrantRoles  = "api.getAttribute('iam.googleapis.com/modifiedGrantsByRole', []).hasOnly(['roles/datastore.user', 'roles/monitoring.metricWriter', 'roles/cloudtrace.agent'])"
 	wantDevSecrets  = "resource.type == 'cloudresourcemanager.googleapis.com/Project' || " +
 		"resource.name == 'projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev' || " +
 		"resource.name.startsWith('projects/123456789012/secrets/cloudrun-affinity-redis-auth-dev/') || " +
@@ -159,7 +159,7 @@ func TestEveryResourceWaitsForTheAPIsAndNothingElseIsCreated(t *testing.T) {
 		// plain and 2 conditional roles. Bucket grants: deployer and previewer. Account grants:
 		// who may impersonate the deployer and the previewer, and the deployer on dev's account.
 		wantCounts := map[string]int{tService: 6, tBucket: 1, tBucketMember: 2, tPool: 1, tProvider: 1,
-			tAccount: 3, tProjectMember: 9, tAccountMember: 3, tAPIs: 1, tStateBucket: 1, tFederation: 1,
+			tAccount: 3, tProjectMember: 10, tAccountMember: 3, tAPIs: 1, tStateBucket: 1, tFederation: 1,
 			tDeployer: 1, tPreviewer: 1, tRuntime: 1}
 		for typ, n := range res.CountByType() {
 			if typ == "pulumi:pulumi:Stack" {
