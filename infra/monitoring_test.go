@@ -305,3 +305,37 @@ func inputsOf(r infratest.Resource, drop ...string) map[string]any {
 	}
 	return m
 }
+
+// TestMonitoringWatchesEveryRegion: with a service and a Redis per region, every chart and alert
+// takes all of them (one_of in filters, a regex in PromQL), so a region's failures show.
+func TestMonitoringWatchesEveryRegion(t *testing.T) {
+	args := validMonitoringArgs()
+	args.ServiceNames = []pulumi.StringInput{pulumi.String("app-1"), pulumi.String("app-4")}
+	args.RedisInstanceIDs = []pulumi.StringInput{
+		pulumi.String("projects/p-test/locations/europe-west1/instances/redis-1"),
+		pulumi.String("projects/p-test/locations/europe-west4/instances/redis-4"),
+	}
+	res, _ := runMonitoring(t, infratest.Update, args)
+	raw := str(res.One(t, "gcp:monitoring/dashboard:Dashboard"), "dashboardJson")
+	for _, want := range []string{
+		`resource.label.service_name=one_of(\"app-1\",\"app-4\")`,
+		`resource.label.instance_id=one_of(\"projects/p-test/locations/europe-west1/instances/redis-1\",\"projects/p-test/locations/europe-west4/instances/redis-4\")`,
+		`resource.label.job=one_of(\"app-1\",\"app-4\")`,
+	} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("dashboard lacks %s", want)
+		}
+	}
+	promql := 0
+	for _, p := range res.OfType("gcp:monitoring/alertPolicy:AlertPolicy") {
+		if q := str(p, "conditions[0].conditionPrometheusQueryLanguage.query"); q != "" {
+			promql++
+			if !strings.Contains(q, `job=~"app-1|app-4"`) {
+				t.Errorf("%s PromQL %s does not take both regions' services", p.Name, q)
+			}
+		}
+	}
+	if promql == 0 {
+		t.Errorf("no PromQL alert to check")
+	}
+}
