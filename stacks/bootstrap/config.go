@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -78,10 +79,12 @@ var (
 func loadConfig(ctx *pulumi.Context) (Config, error) {
 	ns := ctx.Project()
 	var p problems
+	read := map[string]bool{} // every key the program reads, for the typo check below
 	get := func(key string) string {
 		if !strings.Contains(key, ":") {
 			key = ns + ":" + key
 		}
+		read[key] = true
 		v, _ := ctx.GetConfig(key)
 		return strings.TrimSpace(v)
 	}
@@ -114,7 +117,31 @@ func loadConfig(ctx *pulumi.Context) (Config, error) {
 	jsonKey("existingRuntimeServiceAccounts", `{"dev": "affinity-run-dev@PROJECT.iam.gserviceaccount.com"}`, &c.ExistingRuntimeAccounts)
 	c.fillDefaults()
 	c.validate(ns, &p)
+	unknownKeys(ns, read, &p)
 	return c, p.err()
+}
+
+// unknownKeys reports keys of this project's namespace that nothing reads: a typo
+// ("existingRuntimeServiceAccount") would otherwise fall back to a default silently, here by
+// creating a runtime account. The SDK lists no config keys, so this reads PULUMI_CONFIG, the
+// whole stack config the CLI hands the program (as stacks/config.go does).
+func unknownKeys(ns string, read map[string]bool, p *problems) {
+	var all map[string]any
+	if err := json.Unmarshal([]byte(os.Getenv(pulumi.EnvConfig)), &all); err != nil {
+		return
+	}
+	var known []string
+	for k := range read {
+		if name, ok := strings.CutPrefix(k, ns+":"); ok {
+			known = append(known, name)
+		}
+	}
+	slices.Sort(known)
+	for _, k := range slices.Sorted(maps.Keys(all)) {
+		if strings.HasPrefix(k, ns+":") && !read[k] {
+			p.bad(ns, k, "is not a setting of this program; known keys: %s", strings.Join(known, ", "))
+		}
+	}
 }
 
 func (c *Config) fillDefaults() {

@@ -123,3 +123,21 @@ func TestComponentArgsValidateNameTheField(t *testing.T) {
 		t.Errorf("valid StateBucketArgs rejected: %v", err)
 	}
 }
+
+func TestConfigTypoInAKeyIsReported(t *testing.T) {
+	// The CLI passes the whole stack config in PULUMI_CONFIG; an unknown key of ours is a typo.
+	t.Setenv("PULUMI_CONFIG", `{"`+ns+`:existingRuntimeServiceAccount":"{}","gcp:project":"acme-ci-123","aws:region":"x"}`)
+	res, err := infratest.Run(infratest.Preview, program,
+		infratest.WithConfig(baseConfig().With(ns+":existingRuntimeServiceAccount", "{}")), infratest.WithStack("bootstrap"),
+		infratest.WithMocksSetup(mockFederation))
+	if err == nil || !strings.Contains(err.Error(), ns+":existingRuntimeServiceAccount: is not a setting") ||
+		!strings.Contains(err.Error(), "existingRuntimeServiceAccounts") {
+		t.Fatalf("err = %v, want the typo named with the known keys", err)
+	}
+	if strings.Contains(err.Error(), "aws:region") {
+		t.Errorf("keys of other namespaces are not ours to judge: %v", err)
+	}
+	if n := len(res.Resources()); n != 0 {
+		t.Errorf("%d resources registered before the config error", n)
+	}
+}
