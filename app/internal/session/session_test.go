@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/session"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
 )
@@ -186,4 +187,44 @@ func closedAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// With sessions in Firestore, a client moved to another region (its own Redis) keeps its
+// session; a sign-out is seen at once there by SignedIn (what sockets re-check) and by
+// requests once the region's cached copy expires.
+func TestFirestoreSessionsFollowTheClientAcrossRegions(t *testing.T) {
+	t.Parallel()
+	f := testenv.SharedFirestore(t)
+	db := testenv.Database(t, f)
+	const cacheTTL = 300 * time.Millisecond
+	region := func() (*session.Manager, http.Handler) {
+		r := testenv.Redis(t)
+		c := r.Client()
+		fs, err := cart.DialFirestore(context.Background(), f.Project, db, f.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(); fs.Close() })
+		m := session.NewFirestore(fs, c, session.Options{TTL: time.Hour, CacheTTL: cacheTTL})
+		return m, routes(m)
+	}
+	mA, a := region()
+	mB, b := region()
+	ck := sessionCookie(t, do(t, a, "POST", "/login?u=alice", nil))
+	if resp := do(t, b, "GET", "/me", ck); resp.StatusCode != 200 {
+		t.Fatalf("region B: status %d", resp.StatusCode)
+	}
+	if ok, err := mB.SignedIn(context.Background(), ck.Value); !ok || err != nil {
+		t.Fatalf("SignedIn in B: %v %v", ok, err)
+	}
+	do(t, a, "POST", "/logout", ck)
+	for _, m := range []*session.Manager{mA, mB} {
+		if ok, err := m.SignedIn(context.Background(), ck.Value); ok || err != nil {
+			t.Fatalf("SignedIn after sign-out: %v %v", ok, err)
+		}
+	}
+	time.Sleep(cacheTTL + 100*time.Millisecond)
+	if resp := do(t, b, "GET", "/me", ck); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("region B after sign-out in A and its cache TTL: status %d", resp.StatusCode)
+	}
 }
