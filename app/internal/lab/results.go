@@ -53,8 +53,8 @@ type Result struct {
 	FaultSeconds float64 `json:"fault_seconds,omitempty"`
 	// HitRateBefore and HitRateAfter are the cache hit rates of reports started before the
 	// fault and after it.
-	HitRateBefore float64 `json:"hit_rate_before_fault,omitempty"`
-	HitRateAfter  float64 `json:"hit_rate_after_fault,omitempty"`
+	HitRateBefore float64 `json:"hit_rate_before_fault"`
+	HitRateAfter  float64 `json:"hit_rate_after_fault"`
 	// ErrorsDuringFault are failed requests that overlapped the fault (plus 0.5 s), the others
 	// ErrorsOutsideFault; ErrorsWithoutReason failed without a JSON {"error": "..."} answer.
 	ErrorsDuringFault   int `json:"errors_during_fault"`
