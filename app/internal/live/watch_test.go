@@ -2,7 +2,6 @@ package live_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -11,88 +10,11 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/live"
-	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
-
-// regionHub is an instance of one region: its own Redis, carts in the Firestore database every
-// region shares, cart changes to sockets through a watch on it.
-func regionHub(t *testing.T, id, db string) (*live.Hub, *cart.Firestore) {
-	f := testenv.SharedFirestore(t)
-	fs, err := cart.DialFirestore(context.Background(), f.Project, db, f.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := testenv.Redis(t)
-	c := r.Client()
-	t.Cleanup(func() { c.Close(); fs.Close() })
-	store := cart.NewFirestore(fs, time.Hour)
-	hub := live.NewHub(live.Options{Instance: id, Redis: c,
-		WatchCart: func(ctx context.Context, user string, changed func(any)) error {
-			return store.Watch(ctx, user, func(c cart.Cart) { changed(c) })
-		}})
-	testenv.RunHub(t, hub)
-	return hub, store
-}
-
-type cartMessage struct {
-	Type string
-	Cart cart.Cart
-}
-
-// readCart reads frames until one carries a cart with want of sku (or fails after 5 s).
-func readCart(t *testing.T, ws *websocket.Conn, sku string, want int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		var m cartMessage
-		if err := read(t, ws, &m); err != nil {
-			t.Fatalf("waiting for %d %s: %v", want, sku, err)
-		}
-		for _, it := range m.Cart.Items {
-			if m.Type == "cart" && it.SKU == sku && it.Qty == want {
-				return
-			}
-		}
-	}
-	t.Fatalf("no cart with %d %s within 5s", want, sku)
-}
-
-// Each region's Redis reaches only its own instances: a change made by an instance of region
-// A reaches a socket on an instance of region B, which uses another Redis, through Firestore.
-func TestCartChangeInOneRegionReachesSocketsInAnother(t *testing.T) {
-	t.Parallel()
-	db := testenv.Database(t, testenv.SharedFirestore(t))
-	hubA, storeA := regionHub(t, "a-1", db)
-	hubB, _ := regionHub(t, "b-1", db)
-	aliceOnB := dial(t, serve(t, hubB), "alice")
-	bobOnB := dial(t, serve(t, hubB), "bob")
-
-	c, err := storeA.Add(context.Background(), "alice", "plum", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := hubA.Publish(context.Background(), "alice", c); err != nil {
-		t.Fatal(err)
-	}
-	readCart(t, aliceOnB, "plum", 2)
-	// Bob's watch shows only bob's cart, never alice's.
-	for {
-		var m cartMessage
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		_, data, err := bobOnB.Read(ctx)
-		cancel()
-		if err != nil {
-			break
-		}
-		if err := json.Unmarshal(data, &m); err != nil || len(m.Cart.Items) != 0 {
-			t.Fatalf("bob received %s", data)
-		}
-	}
-}
+// Across regions against the real emulator (two instances, each on its own Redis): see
+// TestRegionsShareSessionsCartsAndLiveUpdatesThroughFirestore in package main.
 
 // One watch per user per instance, however many sockets the user has there, stopped when the
 // last closes; a socket that opens later gets the cart the watch last saw at once.
