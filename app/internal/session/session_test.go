@@ -75,6 +75,7 @@ func sessionCookie(t *testing.T, resp *http.Response) *http.Cookie {
 }
 
 func TestRedisSessionIsSharedRenewedAndCostsOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	r := testenv.Redis(t)
 	counter := &commandCounter{}
 	c1 := r.Client()
@@ -126,6 +127,7 @@ func TestRedisSessionIsSharedRenewedAndCostsOneRoundTrip(t *testing.T) {
 }
 
 func TestMemorySessionWorksWithoutRedis(t *testing.T) {
+	t.Parallel()
 	m := session.NewMemory(session.Options{TTL: time.Hour})
 	h := routes(m)
 	ck := sessionCookie(t, do(t, h, "POST", "/login?u=bob", nil))
@@ -138,6 +140,7 @@ func TestMemorySessionWorksWithoutRedis(t *testing.T) {
 }
 
 func TestRedisOutageAnswersThroughOnError(t *testing.T) {
+	t.Parallel()
 	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	var got error
@@ -154,6 +157,7 @@ func TestRedisOutageAnswersThroughOnError(t *testing.T) {
 // A sign-in whose session cannot be saved answers only what OnError wrote: one JSON error,
 // not the error followed by the handler's 200 body.
 func TestSaveFailureAnswersOnlyTheError(t *testing.T) {
+	t.Parallel()
 	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	m := session.NewRedis(c, session.Options{TTL: time.Hour, OnError: func(w http.ResponseWriter, r *http.Request, err error) {
