@@ -125,7 +125,7 @@ func TestKilledInstanceMovesClientsAndLosesNothing(t *testing.T) {
 func TestKilledRegionMovesItsClientsAndLosesNothing(t *testing.T) {
 	t.Parallel()
 	cfg := smallRun(AffinityOn)
-	cfg.Regions, cfg.Instances, cfg.KillRegion = 2, 2, true
+	cfg.Regions, cfg.Instances, cfg.Clients, cfg.KillRegion = 2, 2, 8, true
 	cfg.Duration = 2 * time.Second
 	res := runLab(t, cfg)
 	if res.LostSessions != 0 || res.LostCartItems != 0 {
@@ -152,6 +152,7 @@ func TestKilledRegionMovesItsClientsAndLosesNothing(t *testing.T) {
 func TestRedisRestartFailsRequestsOnlyWhileDownAndLosesNoSession(t *testing.T) {
 	t.Parallel()
 	cfg := smallRun(AffinityOn)
+	cfg.Instances, cfg.Clients = 2, 6
 	cfg.RestartRedis, cfg.RedisDowntime = true, 500*time.Millisecond
 	cfg.Duration = 3 * time.Second
 	res := runLab(t, cfg)
