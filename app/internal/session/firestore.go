@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,7 +85,7 @@ func (s *firestoreStore) FindCtx(ctx context.Context, token string) ([]byte, boo
 	if err == nil {
 		return b, true, nil
 	}
-	if err != redis.Nil {
+	if !errors.Is(err, redis.Nil) {
 		return nil, false, err
 	}
 	d, found, err := s.read(ctx, token)
