@@ -21,13 +21,16 @@ const (
 	consecutiveErrors        = 5 // any 5xx in a row eject a region
 	ejectionTime             = 500 * time.Millisecond
 	probeInterval            = 250 * time.Millisecond
+	probeTimeout             = time.Second // Cloud Run's shortest probe timeout
+	probeFailures            = 2           // consecutive failed probes make a region unhealthy
 )
 
 // Balancer stands for the global external Application Load Balancer with one serverless NEG
 // per region: a request goes to the client's nearest region in rotation, else to the next one
 // in the lab's order. A region leaves the rotation, as outlier detection ejects a NEG, after
-// consecutive 5xx answers or when fewer than 60% of its instances answer /ready (Cloud Run's
-// service health); it comes back once it is healthy again and has been out for ejectionTime.
+// consecutive 5xx answers or when, twice in a row, fewer than 60% of its instances answer
+// /ready (Cloud Run's service health); it comes back once it is healthy again and has been out
+// for ejectionTime.
 // At most all regions but one are out. Within a region its Router routes like Cloud Run's.
 type Balancer struct {
 	regions []*regionState
@@ -46,6 +49,7 @@ type regionState struct {
 	gateway   int // consecutive 502/503/504
 	errors    int // consecutive 5xx
 	ejections int
+	failed    int // consecutive failed probes
 }
 
 // BalancedRegion is one region behind the balancer: its router and its health.
@@ -177,21 +181,30 @@ func (b *Balancer) probe() {
 			return
 		case <-t.C:
 		}
+		var wg sync.WaitGroup
 		for _, r := range b.regions {
 			if r.healthy == nil {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), probeInterval)
-			ok := r.healthy(ctx)
-			cancel()
-			b.mu.Lock()
-			if !ok {
-				b.ejectLocked(r)
-			} else if r.ejected && time.Since(r.ejectedAt) >= ejectionTime {
-				r.ejected = false
-			}
-			b.mu.Unlock()
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+				ok := r.healthy(ctx)
+				cancel()
+				b.mu.Lock()
+				defer b.mu.Unlock()
+				if !ok {
+					if r.failed++; r.failed >= probeFailures {
+						b.ejectLocked(r)
+					}
+					return
+				}
+				r.failed = 0
+				if r.ejected && time.Since(r.ejectedAt) >= ejectionTime {
+					r.ejected = false
+				}
+			})
 		}
+		wg.Wait()
 	}
 }
 

@@ -79,7 +79,7 @@ func TestBalancerEjectsAFailingRegionAndTakesItBackWhenHealthy(t *testing.T) {
 	}
 	// An unhealthy probe ejects too, without any failed request.
 	r1.healthy.Store(false)
-	time.Sleep(2 * probeInterval)
+	time.Sleep((probeFailures + 1) * probeInterval)
 	if got, _ := regionOf(t, b, "r1"); got != "r2" {
 		t.Fatalf("with r1 unhealthy its client goes to %s", got)
 	}
