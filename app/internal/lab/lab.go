@@ -175,7 +175,11 @@ func (e *Env) StartLab(ctx context.Context, cfg Config) (*Lab, error) {
 	var balanced []BalancedRegion
 	for _, g := range l.Regions {
 		l.Instances = append(l.Instances, g.Instances...)
-		balanced = append(balanced, BalancedRegion{Name: g.Name, Handler: g.Router, Healthy: g.Healthy})
+		br := BalancedRegion{Name: g.Name, Handler: g.Router}
+		if cfg.Regions > 1 { // one region is never taken out of rotation: no need to probe it
+			br.Healthy = g.Healthy
+		}
+		balanced = append(balanced, br)
 	}
 	l.Balancer = NewBalancer(balanced)
 	l.Front, err = ServeFront(l.Balancer, cfg.TLS)
