@@ -36,9 +36,10 @@ const (
 	// PersistOff keeps nothing: a restart comes back empty, like Memorystore for Redis BASIC
 	// without RDB snapshots.
 	PersistOff Persistence = "off"
-	// PersistRDB writes an RDB snapshot every second in which something changed, into dir, and
-	// loads it on restart: Memorystore's RDB snapshots with the period scaled down from hours.
-	// A restart loses what changed since the last snapshot (at most about a second).
+	// PersistRDB writes an RDB snapshot into dir once more than a second has passed since the
+	// last one and something changed (save "1 1"), and loads it on restart: Memorystore's RDB
+	// snapshots with the period scaled down from hours. A restart loses what changed since the
+	// last snapshot: up to about 2 s.
 	PersistRDB Persistence = "rdb"
 	// PersistAOF appends every write to a file in dir and syncs it before answering
 	// (appendfsync always), so a restart loses nothing that was acknowledged.
