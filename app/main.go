@@ -70,6 +70,8 @@ type backends struct {
 	fs        *firestore.Client // nil on memory stores
 	checks    []web.Check       // readiness: every store
 	startup   []web.Check       // what start-up waits for: the stores behind Direct VPC egress
+	// hub says how live updates reach sockets in several regions; zero: through Redis alone.
+	hub live.Options
 }
 
 func (b *backends) close() {
@@ -134,6 +136,18 @@ func openBackends(ctx context.Context, cfg config.Config, project string, log *s
 		b.fs = client
 		b.carts = store
 		b.checks = append(b.checks, web.Check{Name: "firestore", Ping: store.Ping})
+		if cfg.SessionsFirestore { // config.Load made sure Redis is set too
+			b.sessions = session.NewFirestore(client, b.redis, sessOpts)
+			// This region's Redis reaches neither other regions' cart changes nor their
+			// sign-outs: sockets follow the cart in Firestore and re-check their session there.
+			b.hub.WatchCart = func(ctx context.Context, user string, changed func(any)) error {
+				return store.Watch(ctx, user, func(c cart.Cart) { changed(c) })
+			}
+			b.hub.SignedIn = b.sessions.SignedIn
+			b.hub.Recheck = session.DefaultCacheTTL
+			log.Info("sessions in Firestore, cached in this region's Redis; live updates follow Firestore",
+				"session_cache_ttl", session.DefaultCacheTTL.String())
+		}
 	}
 	return b, nil
 }
@@ -170,7 +184,9 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 	defer b.close()
 
 	// The goroutines that wait for Redis and carry live updates stop after the server has.
-	hub := live.NewHub(live.Options{Instance: id.ID, Redis: b.redis, Log: log})
+	hubOpts := b.hub
+	hubOpts.Instance, hubOpts.Redis, hubOpts.Log = id.ID, b.redis, log
+	hub := live.NewHub(hubOpts)
 	bgCtx, stopBg := context.WithCancel(context.Background())
 	var bg sync.WaitGroup
 	defer func() { stopBg(); bg.Wait() }()

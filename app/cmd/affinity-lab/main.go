@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/lab"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/localdeps"
 )
 
 func main() {
@@ -58,6 +59,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print the results as JSON instead of a table")
 	useTLS := fs.Bool("tls", false, "serve the front over HTTPS with a generated CA, plus an HTTP listener that redirects")
 	serve := fs.Bool("serve", false, "start the lab, print its URLs, and keep it running until interrupted (no workload)")
+	regions := fs.Int("regions", d.Regions, "regions, each with --instances instances and its own Redis, behind a balancer like the global load balancer; more than one writes sessions through to Firestore")
+	killRegion := fs.Bool("kill-region", false, "take the first region down half way through each run: every instance and its Redis (needs --regions 2 or more)")
+	restartRedis := fs.Bool("restart-redis", false, "restart the first region's Redis half way through each run, as Memorystore maintenance does")
+	redisDowntime := fs.Duration("redis-downtime", d.RedisDowntime, "how long --restart-redis keeps Redis down")
+	persistence := fs.String("redis-persistence", string(d.RedisPersistence), "what each Redis keeps across a restart: rdb (a snapshot every second, like Memorystore's RDB snapshots), aof (every write synced), off")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -70,7 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := lab.Config{
 		Instances: *instances, Clients: *clients, Queries: *queries, Duration: *duration,
 		ThinkTime: *think, CartEvery: *cartEvery, SlowBackendDelay: *delay, CacheSize: *cacheSize,
-		Concurrency: *concurrency, Kill: *kill, TLS: *useTLS,
+		Concurrency: *concurrency, Kill: *kill, TLS: *useTLS, Regions: *regions, KillRegion: *killRegion,
+		RestartRedis: *restartRedis, RedisDowntime: *redisDowntime, RedisPersistence: localdeps.Persistence(*persistence),
 	}
 	modes := []lab.Mode{lab.AffinityOn, lab.AffinityOff}
 	if affinitySet || *serve {
@@ -84,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 
-	fmt.Fprintln(stderr, "building the app and starting Redis (TLS+AUTH) and the Firestore emulator...")
+	fmt.Fprintln(stderr, "building the app and starting the Firestore emulator...")
 	env, err := lab.StartEnv(ctx)
 	if err != nil {
 		return err
@@ -98,7 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var results []lab.Result
 	for _, mode := range modes {
 		cfg.Mode = mode
-		fmt.Fprintf(stderr, "running %s: %d instances, %d clients, %s...\n", mode, cfg.Instances, cfg.Clients, cfg.Duration)
+		fmt.Fprintf(stderr, "running %s: %d region(s) x %d instances, each region with its own Redis (TLS+AUTH), %d clients, %s...\n",
+			mode, cfg.Regions, cfg.Instances, cfg.Clients, cfg.Duration)
 		res, err := env.Run(ctx, cfg)
 		if ctx.Err() != nil {
 			return errors.New("interrupted; every process the lab started has been stopped")
@@ -132,7 +140,7 @@ func serveLab(ctx context.Context, env *lab.Env, cfg lab.Config, stdout io.Write
 		return err
 	}
 	defer l.Close()
-	fmt.Fprintf(stdout, "front: %s (%s, %d instances)\n", l.Front.URL, cfg.Mode, cfg.Instances)
+	fmt.Fprintf(stdout, "front: %s (%s, %d region(s) x %d instances)\n", l.Front.URL, cfg.Mode, cfg.Regions, cfg.Instances)
 	if l.Front.HTTPURL != "" {
 		caFile := filepath.Join(os.TempDir(), fmt.Sprintf("affinity-lab-ca-%d.pem", os.Getpid()))
 		if err := os.WriteFile(caFile, l.Front.CAPEM, 0o600); err != nil {

@@ -18,6 +18,10 @@ func TestBadFlagsAreUsageErrorsNamingTheSetting(t *testing.T) {
 		{[]string{"--duration", "-1s"}, "duration must be in (0, 10m]"},
 		{[]string{"--clients", "0", "--queries", "0"}, "queries must be 1..1000, got 0"},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--kill-region"}, "kill-region needs at least 2 regions, got 1"},
+		{[]string{"--regions", "6"}, "regions must be 1..5, got 6"},
+		{[]string{"--restart-redis", "--kill"}, "one fault each: choose one"},
+		{[]string{"--redis-persistence", "always"}, `redis-persistence must be off, rdb or aof, got "always"`},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), c.args, &out, &errOut)
@@ -25,7 +29,7 @@ func TestBadFlagsAreUsageErrorsNamingTheSetting(t *testing.T) {
 		if !errors.As(err, &usage) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("run(%q) = %v, want a usage error saying %q", c.args, err, c.want)
 		}
-		if strings.Contains(errOut.String(), "starting Redis") {
+		if strings.Contains(errOut.String(), "building the app") {
 			t.Errorf("run(%q) started the environment despite bad flags", c.args)
 		}
 	}

@@ -70,3 +70,55 @@ func TestEmulatorResetEmptiesOnlyThatDatabase(t *testing.T) {
 		t.Fatalf("Reset of another database emptied this one: %+v", c)
 	}
 }
+
+// Watch sees the cart as it is, then every change another client (another region's instance)
+// makes, and stops when its context ends.
+func TestFirestoreWatchSeesChangesFromAnotherClient(t *testing.T) {
+	t.Parallel()
+	f := testenv.SharedFirestore(t)
+	db := testenv.Database(t, f)
+	ctx := context.Background()
+	var stores []*cart.Firestore
+	for range 2 {
+		client, err := cart.DialFirestore(ctx, f.Project, db, f.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { client.Close() })
+		stores = append(stores, cart.NewFirestore(client, time.Hour))
+	}
+	wctx, stop := context.WithCancel(ctx)
+	seen := make(chan cart.Cart, 16)
+	done := make(chan error, 1)
+	go func() { done <- stores[0].Watch(wctx, "hana", func(c cart.Cart) { seen <- c }) }()
+	next := func() cart.Cart {
+		t.Helper()
+		select {
+		case c := <-seen:
+			return c
+		case err := <-done:
+			t.Fatalf("watch ended: %v", err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no snapshot within 5s")
+		}
+		return cart.Cart{}
+	}
+	if c := next(); len(c.Items) != 0 || c.UpdatedAt != nil {
+		t.Fatalf("first snapshot of a cart never written: %+v", c)
+	}
+	if _, err := stores[1].Add(ctx, "hana", "fig", 3); err != nil {
+		t.Fatal(err)
+	}
+	if c := next(); len(c.Items) != 1 || c.Items[0] != (cart.Item{SKU: "fig", Qty: 3}) {
+		t.Fatalf("after another client's add: %+v", c)
+	}
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("watch ended with %v, want nil once its context ends", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("watch did not stop with its context")
+	}
+}

@@ -27,6 +27,10 @@ type Config struct {
 	CookieSecure          bool
 	InstanceID            string
 	OnCloudRun            bool // K_SERVICE is set
+	// SessionsFirestore writes every session through to Firestore, with Redis as the region's
+	// cache of them (SESSIONS_FIRESTORE=true, set by multi-region stacks): a client that moves to
+	// another region keeps its session, and losing a region loses none.
+	SessionsFirestore bool
 }
 
 // Defaults used when a variable is unset.
@@ -61,6 +65,7 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	// Secure cookies by default where traffic is HTTPS (Cloud Run), plain for local http runs.
 	c.CookieSecure = p.boolean("COOKIE_SECURE", c.OnCloudRun)
+	c.SessionsFirestore = p.boolean("SESSIONS_FIRESTORE", false)
 
 	if c.RedisAddr != "" && !strings.Contains(c.RedisAddr, ":") {
 		p.fail("REDIS_ADDR", c.RedisAddr, "host:port, e.g. 10.0.0.3:6378")
@@ -71,6 +76,11 @@ func Load(getenv func(string) string) (Config, error) {
 	// On Cloud Run the project can come from the metadata server; elsewhere it must be given.
 	if c.FirestoreDatabase != "" && c.Project == "" && c.FirestoreEmulatorHost == "" && !c.OnCloudRun {
 		p.errs = append(p.errs, errors.New("GOOGLE_CLOUD_PROJECT: must be set when FIRESTORE_DATABASE is set"))
+	}
+	// Sessions written through to Firestore need both tiers: a cache without its store, or a
+	// store without the region's cache, is not the multi-region design.
+	if c.SessionsFirestore && (c.FirestoreDatabase == "" || c.RedisAddr == "") {
+		p.errs = append(p.errs, errors.New("SESSIONS_FIRESTORE=true: needs FIRESTORE_DATABASE and REDIS_ADDR (sessions in Firestore, cached in the region's Redis)"))
 	}
 	if len(p.errs) > 0 {
 		return Config{}, fmt.Errorf("configuration: %w", errors.Join(p.errs...))

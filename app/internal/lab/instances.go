@@ -32,12 +32,14 @@ func BuildApp(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// Backing is what every instance shares: Redis like Memorystore, Firestore, and the app's tuning.
+// Backing is what every instance of a region shares: Redis like Memorystore, Firestore, and
+// the app's tuning.
 type Backing struct {
 	RedisAddr, RedisPassword, RedisCAPEM string
 	Project, Database, EmulatorHost      string
 	SlowBackendDelay                     time.Duration
 	CacheSize                            int
+	SessionsFirestore                    bool // SESSIONS_FIRESTORE, as multi-region stacks set it
 }
 
 // Instance is one app process, like one Cloud Run instance.
@@ -89,6 +91,7 @@ func startOnce(ctx context.Context, bin, id string, b Backing, logDir string) (*
 		"FIRESTORE_EMULATOR_HOST="+b.EmulatorHost,
 		"SLOW_BACKEND_DELAY="+b.SlowBackendDelay.String(),
 		"CACHE_SIZE="+strconv.Itoa(b.CacheSize),
+		"SESSIONS_FIRESTORE="+strconv.FormatBool(b.SessionsFirestore),
 		// Fixed so that the caller's environment cannot change a run: nothing expires within one.
 		"CACHE_TTL=15m",
 		"SESSION_TTL=1h",

@@ -30,13 +30,29 @@ type Config struct {
 	Concurrency int  // per instance, like Cloud Run's max concurrency
 	Kill        bool // SIGTERM one instance half way through
 	TLS         bool // serve the front over HTTPS with a generated CA, plus an HTTP redirect
+
+	// Regions each have Instances instances and a Redis of their own behind one balancer that
+	// stands for the global load balancer; all share the emulator, which stands for the
+	// multi-region Firestore database. With more than one, sessions go through to Firestore
+	// (SESSIONS_FIRESTORE=true), as multi-region stacks do.
+	Regions int
+	// KillRegion takes the first region down half way through: every instance and its Redis.
+	KillRegion bool
+	// RestartRedis stops the first region's Redis half way through for RedisDowntime and
+	// starts it again, as Memorystore maintenance restarts a BASIC instance.
+	RestartRedis     bool
+	RedisDowntime    time.Duration
+	RedisPersistence localdeps.Persistence // what every region's Redis keeps across a restart
 }
 
 // Defaults are the lab's settings when a flag is not given.
 var Defaults = Config{
 	Mode: AffinityOn, Instances: 3, Clients: 12, Queries: 5, Duration: 10 * time.Second,
 	ThinkTime: 10 * time.Millisecond, CartEvery: 10, SlowBackendDelay: 50 * time.Millisecond,
-	Concurrency: 80,
+	Concurrency: 80, Regions: 1, RedisDowntime: time.Second,
+	// Persistence on, as the stack's default redisSnapshotPeriod (1h) has it, the period
+	// scaled down to the lab's seconds.
+	RedisPersistence: localdeps.PersistRDB,
 }
 
 // Validate names the first setting out of range.
@@ -58,6 +74,17 @@ func (c Config) Validate() error {
 	check(c.CacheSize >= 0, "cache-size must be >= 0 (0: fair share of the working set), got %d", c.CacheSize)
 	check(c.Concurrency >= 1 && c.Concurrency <= 1000, "concurrency must be 1..1000, got %d", c.Concurrency)
 	check(c.Mode >= AffinityOn && c.Mode <= AffinityIgnored, "mode must be affinity, no-affinity or broken-affinity, got %v", c.Mode)
+	check(c.Regions >= 1 && c.Regions <= 5, "regions must be 1..5, got %d", c.Regions)
+	check(!c.KillRegion || c.Regions >= 2, "kill-region needs at least 2 regions, got %d", c.Regions)
+	faults := 0
+	for _, f := range []bool{c.Kill, c.KillRegion, c.RestartRedis} {
+		if f {
+			faults++
+		}
+	}
+	check(faults <= 1, "kill, kill-region and restart-redis are one fault each: choose one")
+	check(c.RedisDowntime > 0 && c.RedisDowntime <= time.Minute, "redis-downtime must be in (0, 1m], got %s", c.RedisDowntime)
+	check(c.RedisPersistence.Valid(), "redis-persistence must be off, rdb or aof, got %q", c.RedisPersistence)
 	return errors.Join(errs...)
 }
 
@@ -65,13 +92,13 @@ func (c Config) cacheSize() int {
 	if c.CacheSize > 0 {
 		return c.CacheSize
 	}
-	return max(1, (c.Clients*c.Queries+c.Instances-1)/c.Instances)
+	n := c.Instances * max(1, c.Regions)
+	return max(1, (c.Clients*c.Queries+n-1)/n)
 }
 
-// Env is what the runs of one lab share: a Memorystore-like Redis, the Firestore emulator and
-// the app binary, built once.
+// Env is what the runs of one lab share: the Firestore emulator and the app binary, built
+// once. Each lab starts its regions' Redis servers itself, so that it can take them down.
 type Env struct {
-	Redis     *localdeps.Redis
 	Firestore *localdeps.Firestore
 	Bin       string
 	dir       string
@@ -80,7 +107,7 @@ type Env struct {
 // firestoreDatabase is the named database the lab's instances use in the emulator.
 const firestoreDatabase = "affinity-lab"
 
-// StartEnv builds the app and starts Redis and the Firestore emulator, in parallel.
+// StartEnv builds the app and starts the Firestore emulator, in parallel.
 func StartEnv(ctx context.Context) (*Env, error) {
 	dir, err := os.MkdirTemp("", "affinity-lab-")
 	if err != nil {
@@ -88,41 +115,40 @@ func StartEnv(ctx context.Context) (*Env, error) {
 	}
 	e := &Env{dir: dir}
 	var wg sync.WaitGroup
-	var buildErr, redisErr, fsErr error
-	wg.Add(3)
-	go func() { defer wg.Done(); e.Bin, buildErr = BuildApp(ctx, dir) }()
-	go func() { defer wg.Done(); e.Redis, redisErr = localdeps.StartRedis(ctx, dir) }()
-	go func() { defer wg.Done(); e.Firestore, fsErr = localdeps.StartFirestore(ctx) }()
+	var buildErr, fsErr error
+	wg.Go(func() { e.Bin, buildErr = BuildApp(ctx, dir) })
+	wg.Go(func() { e.Firestore, fsErr = localdeps.StartFirestore(ctx) })
 	wg.Wait()
-	if err := errors.Join(buildErr, redisErr, fsErr); err != nil {
+	if err := errors.Join(buildErr, fsErr); err != nil {
 		e.Close()
 		return nil, err
 	}
 	return e, nil
 }
 
-// Close stops Redis and the emulator and removes the build and log directory.
+// Close stops the emulator and removes the build, data and log directory.
 func (e *Env) Close() {
-	if e.Redis != nil {
-		e.Redis.Stop()
-	}
 	if e.Firestore != nil {
 		e.Firestore.Stop()
 	}
 	_ = os.RemoveAll(e.dir)
 }
 
-// Lab is N running app instances behind a front proxy.
+// Lab is R regions of N running app instances each, behind a front that balances like the
+// global load balancer across the regions' routers.
 type Lab struct {
 	Config    Config
-	Router    *Router
+	Regions   []*Region
+	Balancer  *Balancer
 	Front     *Front
-	Instances []*Instance
-	watchers  sync.WaitGroup
-	stop      chan struct{}
+	Instances []*Instance // every region's, in region order
 }
 
-// StartLab starts cfg.Instances app processes and the front, and returns once all are ready.
+// regionName is the lab's name for region k: r1, r2, ...
+func regionName(k int) string { return fmt.Sprintf("r%d", k+1) }
+
+// StartLab starts cfg.Regions regions of cfg.Instances app processes, the balancer and the
+// front, and returns once all are ready.
 func (e *Env) StartLab(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -131,40 +157,32 @@ func (e *Env) StartLab(ctx context.Context, cfg Config) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	backing := Backing{
-		RedisAddr: e.Redis.Addr, RedisPassword: e.Redis.Password, RedisCAPEM: e.Redis.CAPEM,
-		Project: e.Firestore.Project, Database: firestoreDatabase, EmulatorHost: e.Firestore.Host,
-		SlowBackendDelay: cfg.SlowBackendDelay, CacheSize: cfg.cacheSize(),
-	}
-	l := &Lab{Config: cfg, Router: NewRouter(cfg.Mode, cfg.Concurrency), stop: make(chan struct{}),
-		Instances: make([]*Instance, cfg.Instances)}
-	errs := make([]error, cfg.Instances)
+	l := &Lab{Config: cfg, Regions: make([]*Region, cfg.Regions)}
+	errs := make([]error, cfg.Regions)
 	var wg sync.WaitGroup
-	for k := range cfg.Instances {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.Instances[k], errs[k] = StartInstance(ctx, e.Bin, fmt.Sprintf("i-%d", k), backing, logDir)
-		}()
+	for k := range cfg.Regions {
+		prefix := "" // one region keeps the ids it always had: i-0, i-1, ...
+		if cfg.Regions > 1 {
+			prefix = regionName(k) + "-"
+		}
+		wg.Go(func() { l.Regions[k], errs[k] = e.startRegion(ctx, cfg, regionName(k), prefix, logDir) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		l.Close()
 		return nil, err
 	}
-	for _, inst := range l.Instances {
-		l.Router.Add(inst.ID, inst.URL)
-		l.watchers.Add(1)
-		go func() { // an instance that exits, for whatever reason, leaves the routing
-			defer l.watchers.Done()
-			select {
-			case <-inst.Done():
-				l.Router.Remove(inst.ID)
-			case <-l.stop:
-			}
-		}()
+	var balanced []BalancedRegion
+	for _, g := range l.Regions {
+		l.Instances = append(l.Instances, g.Instances...)
+		br := BalancedRegion{Name: g.Name, Handler: g.Router}
+		if cfg.Regions > 1 { // one region is never taken out of rotation: no need to probe it
+			br.Healthy = g.Healthy
+		}
+		balanced = append(balanced, br)
 	}
-	l.Front, err = ServeFront(l.Router, cfg.TLS)
+	l.Balancer = NewBalancer(balanced)
+	l.Front, err = ServeFront(l.Balancer, cfg.TLS)
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -175,60 +193,91 @@ func (e *Env) StartLab(ctx context.Context, cfg Config) (*Lab, error) {
 // Terminate takes an instance out of routing and stops it the way Cloud Run does: SIGTERM,
 // then SIGKILL after 10 seconds. It reports whether the instance stopped within the grace.
 func (l *Lab) Terminate(id string) bool {
-	for _, inst := range l.Instances {
-		if inst != nil && inst.ID == id {
-			l.Router.Remove(id)
-			// Requests routed here just before the removal are still on their way: let them
-			// arrive, and the instance read them, before the SIGTERM.
-			if l.Router.WaitSent(id, time.Second) {
-				time.Sleep(20 * time.Millisecond)
+	for _, g := range l.Regions {
+		for _, inst := range g.Instances {
+			if inst != nil && inst.ID == id {
+				g.Router.Remove(id)
+				// Requests routed here just before the removal are still on their way: let
+				// them arrive, and the instance read them, before the SIGTERM.
+				if g.Router.WaitSent(id, time.Second) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				return inst.Terminate(10 * time.Second)
 			}
-			return inst.Terminate(10 * time.Second)
 		}
 	}
 	return false
 }
 
-// Close stops the front and every instance.
+// FailRegion takes region k down at once (every instance and its Redis) and returns when the
+// balancer has taken it out of rotation, or after 10 s.
+func (l *Lab) FailRegion(k int) {
+	g := l.Regions[k]
+	g.Fail()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if !l.Balancer.EjectedSince(g.Name).IsZero() {
+			return
+		}
+	}
+}
+
+// Close stops the front, the balancer and every region.
 func (l *Lab) Close() {
 	if l.Front != nil {
 		l.Front.Close()
 	}
-	close(l.stop)
+	if l.Balancer != nil {
+		l.Balancer.Close()
+	}
 	var wg sync.WaitGroup
-	for _, inst := range l.Instances {
-		if inst != nil {
-			wg.Add(1)
-			go func() { defer wg.Done(); inst.Terminate(10 * time.Second) }()
+	for _, g := range l.Regions {
+		if g != nil {
+			wg.Go(g.Close)
 		}
 	}
 	wg.Wait()
-	l.watchers.Wait()
-	l.Router.Close()
 }
 
-// Run starts a lab, drives the workload through it, and stops it.
+// Run starts a lab, drives the workload through it with the configured fault half way, and
+// stops it.
 func (e *Env) Run(ctx context.Context, cfg Config) (Result, error) {
 	l, err := e.StartLab(ctx, cfg)
 	if err != nil {
 		return Result{}, err
 	}
 	defer l.Close()
+	var regions []string
+	for _, g := range l.Regions {
+		regions = append(regions, g.Name)
+	}
 	w := Workload{
 		BaseURL: l.Front.URL, RootCAs: l.Front.RootCAs, Clients: cfg.Clients, Queries: cfg.Queries,
 		Duration: cfg.Duration, ThinkTime: cfg.ThinkTime, CartEvery: cfg.CartEvery, RunID: runID(),
+		Regions: regions,
 	}
-	var midway func()
-	victim := ""
-	if cfg.Kill {
+	var midway func() error
+	victim, fault := "", ""
+	switch {
+	case cfg.Kill:
 		victim = l.Instances[0].ID
-		midway = func() { l.Terminate(victim) }
+		fault = "kill " + victim
+		midway = func() error { l.Terminate(victim); return nil }
+	case cfg.KillRegion:
+		fault = "kill region " + l.Regions[0].Name
+		midway = func() error { l.FailRegion(0); return nil }
+	case cfg.RestartRedis:
+		fault = fmt.Sprintf("restart redis %s (%s)", l.Regions[0].Name, cfg.RedisPersistence)
+		midway = func() error { return l.Regions[0].RestartRedis(ctx, cfg.RedisDowntime) }
 	}
 	res, err := w.Run(ctx, midway)
 	if err != nil {
 		return Result{}, err
 	}
 	res.Mode, res.Instances, res.Killed = cfg.Mode.String(), cfg.Instances, victim
+	res.Regions, res.Fault = cfg.Regions, fault
+	for _, n := range l.Balancer.Ejections() {
+		res.Ejections += n
+	}
 	return res, nil
 }
 

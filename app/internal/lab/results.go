@@ -42,6 +42,26 @@ type Result struct {
 	CartItemsWritten int `json:"cart_items_written"` // adds the app acknowledged
 	LostSessions     int `json:"lost_sessions"`
 	LostCartItems    int `json:"lost_cart_items"`
+
+	Regions     int `json:"regions"`
+	RegionMoves int `json:"region_moves"` // a client's answer came from another region than its last
+	Ejections   int `json:"ejections"`    // times the balancer took a region out of rotation
+	// Fault is what happened half way ("kill i-0", "kill region r1", "restart redis r1 (rdb)");
+	// FaultSeconds how long it lasted: until the instance stopped, the region was out of
+	// rotation, or Redis answered again.
+	Fault        string  `json:"fault,omitempty"`
+	FaultSeconds float64 `json:"fault_seconds,omitempty"`
+	// HitRateBefore and HitRateAfter are the cache hit rates of reports started before the
+	// fault and after it.
+	HitRateBefore float64 `json:"hit_rate_before_fault"`
+	HitRateAfter  float64 `json:"hit_rate_after_fault"`
+	// ErrorsDuringFault are failed requests that overlapped the fault (plus 0.5 s), the others
+	// ErrorsOutsideFault; ErrorsWithoutReason failed without a JSON {"error": "..."} answer.
+	ErrorsDuringFault   int `json:"errors_during_fault"`
+	ErrorsOutsideFault  int `json:"errors_outside_fault"`
+	ErrorsWithoutReason int `json:"errors_without_reason"`
+	// ErrorStatuses counts failed requests by HTTP status (0: no answer).
+	ErrorStatuses map[int]int `json:"error_statuses,omitempty"`
 }
 
 // percentileMs is the nearest-rank percentile in milliseconds; 0 for no samples.
@@ -69,12 +89,14 @@ func WriteTable(out io.Writer, results []Result) error {
 	pct := func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) }
 	ms := func(f float64) string { return fmt.Sprintf("%.1f ms", f) }
 	row("", func(r Result) string {
-		if r.Killed != "" {
-			return r.Mode + " +kill " + r.Killed
+		if r.Fault != "" {
+			return r.Mode + " +" + r.Fault
 		}
 		return r.Mode
 	})
-	row("instances x clients", func(r Result) string { return fmt.Sprintf("%d x %d", r.Instances, r.Clients) })
+	row("regions x instances x clients", func(r Result) string {
+		return fmt.Sprintf("%d x %d x %d", max(1, r.Regions), r.Instances, r.Clients)
+	})
 	row("seconds", func(r Result) string { return fmt.Sprintf("%.1f", r.Seconds) })
 	row("requests", func(r Result) string { return fmt.Sprint(r.Requests) })
 	row("errors", func(r Result) string { return fmt.Sprint(r.Errors) })
@@ -85,6 +107,24 @@ func WriteTable(out io.Writer, results []Result) error {
 	row("latency p99", func(r Result) string { return ms(r.P99Ms) })
 	row("cache-hit p50", func(r Result) string { return ms(r.HitP50Ms) })
 	row("instance moves", func(r Result) string { return fmt.Sprint(r.InstanceMoves) })
+	row("region moves", func(r Result) string { return fmt.Sprint(r.RegionMoves) })
+	row("region ejections", func(r Result) string { return fmt.Sprint(r.Ejections) })
+	faulty := func(cell func(Result) string) func(Result) string {
+		return func(r Result) string {
+			if r.Fault == "" {
+				return "-"
+			}
+			return cell(r)
+		}
+	}
+	row("fault lasted", faulty(func(r Result) string { return fmt.Sprintf("%.2f s", r.FaultSeconds) }))
+	row("hit rate before / after fault", faulty(func(r Result) string {
+		return pct(r.HitRateBefore) + " / " + pct(r.HitRateAfter)
+	}))
+	row("errors during / outside fault", faulty(func(r Result) string {
+		return fmt.Sprintf("%d / %d", r.ErrorsDuringFault, r.ErrorsOutsideFault)
+	}))
+	row("errors without a reason", func(r Result) string { return fmt.Sprint(r.ErrorsWithoutReason) })
 	row("ws reconnects", func(r Result) string { return fmt.Sprint(r.WSReconnects) })
 	row("ws on client's instance", func(r Result) string { return fmt.Sprintf("%d/%d", r.WSSameInstance, r.WSConnects) })
 	row("cart items written", func(r Result) string { return fmt.Sprint(r.CartItemsWritten) })

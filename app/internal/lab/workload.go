@@ -32,14 +32,23 @@ type Workload struct {
 	ThinkTime time.Duration // pause between a client's requests
 	CartEvery int           // every CartEvery-th action adds an item to the cart
 	RunID     string        // prefixes user names so that runs sharing Redis and Firestore do not mix
+	// Regions, when set, gives client k the nearest region Regions[k % len(Regions)], sent in
+	// NearestRegionHeader; the balancer's RegionHeader on answers shows where each one went.
+	Regions []string
 }
+
+// faultGrace is how long after a fault ends a failing request still counts as the fault's: a
+// request that failed as the fault ended, or found a broken pooled connection just after.
+const faultGrace = 500 * time.Millisecond
 
 // requestTimeout bounds every request of the workload.
 const requestTimeout = 15 * time.Second
 
 // Run drives the clients for w.Duration, calls midway (if not nil, in its own goroutine) half
-// way through, and then checks every client's session and cart against what it wrote.
-func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
+// way through, and then checks every client's session and cart against what it wrote. midway
+// is the fault: it returns when the fault is over (or has been dealt with), and requests that
+// fail between its start and its end, plus faultGrace, are counted as the fault's.
+func (w Workload) Run(ctx context.Context, midway func() error) (Result, error) {
 	if w.Clients < 1 || w.Queries < 1 || w.Duration <= 0 || w.CartEvery < 1 {
 		return Result{}, fmt.Errorf("workload needs clients, queries, cart-every >= 1 and a duration > 0 (got %d, %d, %d, %s)",
 			w.Clients, w.Queries, w.CartEvery, w.Duration)
@@ -56,6 +65,7 @@ func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
 		clients[k] = &client{
 			w:        w,
 			user:     fmt.Sprintf("%s-u%d", w.RunID, k),
+			nearest:  nearest(w.Regions, k),
 			http:     &http.Client{Jar: jar, Transport: transport}, // no Timeout: WebSocket dials refuse one
 			expected: map[string]int{},
 			keys:     map[string]struct{}{},
@@ -80,13 +90,17 @@ func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
 		go func() { defer wsWG.Done(); c.holdWebSocket(wsCtx) }()
 	}
 	var midwayDone chan struct{}
+	var faultStart, faultEnd time.Time
+	var faultErr error
 	if midway != nil {
 		midwayDone = make(chan struct{})
 		go func() {
 			defer close(midwayDone)
 			select {
 			case <-time.After(w.Duration / 2):
-				midway()
+				faultStart = time.Now()
+				faultErr = midway()
+				faultEnd = time.Now()
 			case <-runCtx.Done():
 			}
 		}()
@@ -98,8 +112,15 @@ func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
 	if midwayDone != nil {
 		<-midwayDone
 	}
+	if faultErr != nil {
+		return Result{}, fmt.Errorf("fault half way: %w", faultErr)
+	}
 
 	res := Result{Clients: w.Clients, Seconds: elapsed.Seconds()}
+	if !faultStart.IsZero() {
+		res.FaultSeconds = faultEnd.Sub(faultStart).Seconds()
+	}
+	var before, beforeHits, after, afterHits int
 	var all, hits []time.Duration
 	for _, c := range clients {
 		if err := c.verify(ctx); err != nil {
@@ -119,8 +140,40 @@ func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
 		res.CartItemsWritten += c.written
 		res.LostSessions += c.lostSessions
 		res.LostCartItems += c.lostItems
+		res.RegionMoves += c.regionMoves
 		all = append(all, c.latencies...)
 		hits = append(hits, c.hitLatencies...)
+		for _, r := range c.reportLog {
+			switch {
+			case faultStart.IsZero():
+			case r.start.Before(faultStart):
+				before++
+				beforeHits += b2i(r.hit)
+			case r.start.After(faultEnd):
+				after++
+				afterHits += b2i(r.hit)
+			}
+		}
+		for _, f := range c.failures {
+			if !f.reason {
+				res.ErrorsWithoutReason++
+			}
+			if res.ErrorStatuses == nil {
+				res.ErrorStatuses = map[int]int{}
+			}
+			res.ErrorStatuses[f.status]++
+			if !faultStart.IsZero() && f.end.After(faultStart) && f.start.Before(faultEnd.Add(faultGrace)) {
+				res.ErrorsDuringFault++
+			} else {
+				res.ErrorsOutsideFault++
+			}
+		}
+	}
+	if before > 0 {
+		res.HitRateBefore = float64(beforeHits) / float64(before)
+	}
+	if after > 0 {
+		res.HitRateAfter = float64(afterHits) / float64(after)
 	}
 	if res.ReportRequests > 0 {
 		res.HitRate = float64(res.CacheHits) / float64(res.ReportRequests)
@@ -131,10 +184,25 @@ func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
 	return res, nil
 }
 
+func nearest(regions []string, k int) string {
+	if len(regions) == 0 {
+		return ""
+	}
+	return regions[k%len(regions)]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // client is one simulated user with its own cookie jar (session cookie and GAESA).
 type client struct {
 	w        Workload
 	user     string
+	nearest  string // region; "" without regions
 	http     *http.Client
 	expected map[string]int // sku -> quantity the app acknowledged
 
@@ -143,10 +211,28 @@ type client struct {
 	latencies, hitLatencies                         []time.Duration
 	lastInstance                                    string
 	lostSessions, lostItems                         int
+	lastRegion                                      string
+	regionMoves                                     int
+	reportLog                                       []reportRecord
+	failures                                        []failure
 
 	current atomic.Pointer[string] // lastInstance, for the WebSocket goroutine
 	// touched only by holdWebSocket
 	wsConnects, wsSameInstance int
+}
+
+// reportRecord is one successful /api/report: when it started and whether it hit the cache.
+type reportRecord struct {
+	start time.Time
+	hit   bool
+}
+
+// failure is one request that did not succeed. reason: the answer was JSON {"error": "..."}
+// with a non-empty reason, as every failure the app or the lab's routers answer must be.
+type failure struct {
+	start, end time.Time
+	status     int // 0: no answer (a transport error)
+	reason     bool
 }
 
 func (c *client) do(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
@@ -165,6 +251,9 @@ func (c *client) do(ctx context.Context, method, path string, body any) (*http.R
 		return nil, nil, err
 	}
 	req.Header.Set("Origin", c.w.BaseURL) // a same-origin browser request
+	if c.nearest != "" {
+		req.Header.Set(NearestRegionHeader, c.nearest)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -213,14 +302,30 @@ func (c *client) browse(ctx context.Context) {
 }
 
 // observe records a finished request; it returns false when it did not succeed.
-func (c *client) observe(ctx context.Context, resp *http.Response, err error, took time.Duration) bool {
+func (c *client) observe(ctx context.Context, resp *http.Response, body []byte, err error, start time.Time) bool {
+	took := time.Since(start)
 	if err != nil && ctx.Err() != nil {
 		return false // cut off by the end of the run, not a failure
 	}
 	c.requests++
 	if err != nil || resp.StatusCode/100 != 2 {
 		c.errors++
+		f := failure{start: start, end: start.Add(took)}
+		if resp != nil {
+			var e struct {
+				Error string `json:"error"`
+			}
+			f.status = resp.StatusCode
+			f.reason = json.Unmarshal(body, &e) == nil && e.Error != ""
+		}
+		c.failures = append(c.failures, f)
 		return false
+	}
+	if g := resp.Header.Get(RegionHeader); g != "" {
+		if c.lastRegion != "" && g != c.lastRegion {
+			c.regionMoves++
+		}
+		c.lastRegion = g
 	}
 	c.latencies = append(c.latencies, took)
 	if id := resp.Header.Get("X-Instance-Id"); id != "" {
@@ -235,23 +340,25 @@ func (c *client) observe(ctx context.Context, resp *http.Response, err error, to
 
 func (c *client) report(ctx context.Context, q string) {
 	start := time.Now()
-	resp, _, err := c.do(ctx, http.MethodGet, "/api/report?q="+url.QueryEscape(q), nil)
+	resp, body, err := c.do(ctx, http.MethodGet, "/api/report?q="+url.QueryEscape(q), nil)
 	took := time.Since(start)
-	if !c.observe(ctx, resp, err, took) {
+	if !c.observe(ctx, resp, body, err, start) {
 		return
 	}
 	c.reports++
 	c.keys[q] = struct{}{}
-	if resp.Header.Get("X-Cache") == "hit" {
+	hit := resp.Header.Get("X-Cache") == "hit"
+	if hit {
 		c.hits++
 		c.hitLatencies = append(c.hitLatencies, took)
 	}
+	c.reportLog = append(c.reportLog, reportRecord{start, hit})
 }
 
 func (c *client) addToCart(ctx context.Context, sku string) {
 	start := time.Now()
-	resp, _, err := c.do(ctx, http.MethodPost, "/api/cart/items", map[string]any{"sku": sku, "qty": 1})
-	if c.observe(ctx, resp, err, time.Since(start)) {
+	resp, body, err := c.do(ctx, http.MethodPost, "/api/cart/items", map[string]any{"sku": sku, "qty": 1})
+	if c.observe(ctx, resp, body, err, start) {
 		c.expected[sku]++
 		c.written++
 	}
@@ -263,8 +370,11 @@ func (c *client) holdWebSocket(ctx context.Context) {
 	wsURL := "ws" + strings.TrimPrefix(c.w.BaseURL, "http") + "/ws"
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
-			HTTPClient: c.http, HTTPHeader: http.Header{"Origin": {c.w.BaseURL}}})
+		header := http.Header{"Origin": {c.w.BaseURL}}
+		if c.nearest != "" {
+			header.Set(NearestRegionHeader, c.nearest)
+		}
+		conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: c.http, HTTPHeader: header})
 		if err != nil {
 			select {
 			case <-ctx.Done():
@@ -308,6 +418,11 @@ func (c *client) verify(ctx context.Context) error {
 	}
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &me) != nil || me.User != c.user {
 		c.lostSessions++
+		// The user signs in again, as a person would, and finds the cart: a lost session is
+		// not a lost cart.
+		if err := c.login(ctx); err != nil {
+			return err
+		}
 	}
 	resp, body, err = c.do(ctx, http.MethodGet, "/api/cart", nil)
 	if err != nil {

@@ -1,6 +1,8 @@
 // Package live pushes cart changes to the user's open WebSockets on every instance: a change
 // is published once (Redis pub/sub, or in-process when running on memory stores) and each
-// instance forwards it to its own sockets for that user.
+// instance forwards it to its own sockets for that user. In several regions, where a region's
+// Redis reaches only its own instances, each instance instead follows the carts of the users
+// with sockets on it in the database every region shares (Options.WatchCart).
 package live
 
 import (
@@ -35,16 +37,30 @@ type Options struct {
 	// PingInterval keeps idle connections alive through proxies (default 25s).
 	PingInterval time.Duration
 	Log          *slog.Logger
+
+	// WatchCart, when set, is where sockets get cart changes from instead of pub/sub: it
+	// calls changed with user's cart now and after every change made anywhere, until ctx ends
+	// (then returns nil) or it fails (it is then started again). The hub runs one per user
+	// with sockets here, stopped when the user's last socket closes, and Publish sends
+	// nothing: every instance's watch, this one's included, sees the change.
+	WatchCart func(ctx context.Context, user string, changed func(cart any)) error
+	// SignedIn, when set, is asked every Recheck whether a socket's session still exists; a
+	// socket whose session is gone closes with 1008. Sign-outs reach other instances of the
+	// region through Redis at once; this is for those made in another region.
+	SignedIn func(ctx context.Context, session string) (bool, error)
+	Recheck  time.Duration // default 60s
 }
 
 // Hub owns the WebSocket connections of this instance.
 type Hub struct {
-	opts    Options
-	mu      sync.Mutex
-	users   map[string]map[*conn]struct{}
-	closing bool
-	serving sync.WaitGroup // one per connection being served
-	ready   chan struct{}  // closed once the subscription is live
+	opts     Options
+	mu       sync.Mutex
+	users    map[string]map[*conn]struct{}
+	watches  map[string]*watch // with WatchCart: one per user in users
+	closing  bool
+	serving  sync.WaitGroup // one per connection being served
+	watching sync.WaitGroup // one per watch goroutine
+	ready    chan struct{}  // closed once the subscription is live
 }
 
 type conn struct {
@@ -62,7 +78,11 @@ func NewHub(o Options) *Hub {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Hub{opts: o, users: map[string]map[*conn]struct{}{}, ready: make(chan struct{})}
+	if o.Recheck <= 0 {
+		o.Recheck = 60 * time.Second
+	}
+	h := &Hub{opts: o, users: map[string]map[*conn]struct{}{}, watches: map[string]*watch{},
+		ready: make(chan struct{})}
 	if o.Redis == nil {
 		close(h.ready)
 	}
@@ -80,7 +100,11 @@ type ended struct {
 }
 
 // Publish announces user's new cart (any JSON value) to every instance, this one included.
+// With WatchCart it does nothing: the watches see the change in the database.
 func (h *Hub) Publish(ctx context.Context, user string, cart any) error {
+	if h.opts.WatchCart != nil {
+		return nil
+	}
 	raw, err := json.Marshal(cart)
 	if err != nil {
 		return err
@@ -191,24 +215,38 @@ func (h *Hub) deliver(msg []byte) {
 		h.opts.Log.Warn("ignoring malformed cart change", "error", err)
 		return
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sendLocked(c.User, cartFrame(c.Cart))
+}
+
+func cartFrame(cart json.RawMessage) []byte {
 	frame, _ := json.Marshal(struct {
 		Type string          `json:"type"`
 		Cart json.RawMessage `json:"cart"`
-	}{"cart", c.Cart})
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for cn := range h.users[c.User] {
+	}{"cart", cart})
+	return frame
+}
+
+// sendLocked queues frame on every socket of user; h.mu is held.
+func (h *Hub) sendLocked(user string, frame []byte) {
+	for cn := range h.users[user] {
+		queue(cn, frame)
+	}
+}
+
+// queue puts frame on the socket's queue, replacing a cart not yet sent: the newest wins.
+func queue(cn *conn, frame []byte) {
+	select {
+	case cn.send <- frame:
+	default: // an older cart is still queued: replace it
+		select {
+		case <-cn.send:
+		default:
+		}
 		select {
 		case cn.send <- frame:
-		default: // an older cart is still queued: replace it, the newest wins
-			select {
-			case <-cn.send:
-			default:
-			}
-			select {
-			case cn.send <- frame:
-			default:
-			}
+		default:
 		}
 	}
 }
@@ -295,6 +333,12 @@ func (h *Hub) ServeSession(w http.ResponseWriter, r *http.Request, user, session
 		defer t.Stop()
 		expired = t.C
 	}
+	var recheck <-chan time.Time
+	if h.opts.SignedIn != nil && session != "" {
+		t := time.NewTicker(h.opts.Recheck)
+		defer t.Stop()
+		recheck = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -305,6 +349,11 @@ func (h *Hub) ServeSession(w http.ResponseWriter, r *http.Request, user, session
 		case <-expired:
 			ws.Close(websocket.StatusPolicyViolation, "session expired")
 			return nil
+		case <-recheck:
+			if !h.stillSignedIn(ctx, user, session) {
+				ws.Close(websocket.StatusPolicyViolation, "signed out")
+				return nil
+			}
 		case frame := <-c.send:
 			if err := write(ctx, ws, frame); err != nil {
 				return nil
@@ -337,6 +386,13 @@ func (h *Hub) add(user string, c *conn) bool {
 		h.users[user] = map[*conn]struct{}{}
 	}
 	h.users[user][c] = struct{}{}
+	if h.opts.WatchCart != nil {
+		if w := h.watches[user]; w == nil {
+			h.startWatchLocked(user)
+		} else if w.last != nil {
+			queue(c, w.last) // the cart as the watch last saw it; later changes follow
+		}
+	}
 	return true
 }
 
@@ -346,6 +402,10 @@ func (h *Hub) remove(user string, c *conn) {
 	delete(h.users[user], c)
 	if len(h.users[user]) == 0 {
 		delete(h.users, user)
+		if w := h.watches[user]; w != nil {
+			w.stop()
+			delete(h.watches, user)
+		}
 	}
 }
 
@@ -369,7 +429,8 @@ func (h *Hub) CloseAll(ctx context.Context) {
 	done := make(chan struct{})
 	go func() {
 		closing.Wait()
-		h.serving.Wait()
+		h.serving.Wait() // every socket removed: every watch told to stop
+		h.watching.Wait()
 		close(done)
 	}()
 	select {

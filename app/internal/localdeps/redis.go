@@ -18,7 +18,8 @@ import (
 const redisInstall = "apt-get install redis-server"
 
 // Redis is a redis-server configured like Memorystore with AUTH and in-transit encryption:
-// TLS only (no plain port), a password, no persistence, bound to 127.0.0.1.
+// TLS only (no plain port), a password, bound to 127.0.0.1, and no persistence unless started
+// with StartRedisWith.
 type Redis struct {
 	Addr     string // 127.0.0.1:PORT (TLS)
 	Password string
@@ -28,9 +29,47 @@ type Redis struct {
 	proc     *process
 }
 
+// Persistence is what a Redis keeps across a restart.
+type Persistence string
+
+const (
+	// PersistOff keeps nothing: a restart comes back empty, like Memorystore for Redis BASIC
+	// without RDB snapshots.
+	PersistOff Persistence = "off"
+	// PersistRDB writes an RDB snapshot into dir once more than a second has passed since the
+	// last one and something changed (save "1 1"), and loads it on restart: Memorystore's RDB
+	// snapshots with the period scaled down from hours. A restart loses what changed since the
+	// last snapshot: up to about 2 s.
+	PersistRDB Persistence = "rdb"
+	// PersistAOF appends every write to a file in dir and syncs it before answering
+	// (appendfsync always), so a restart loses nothing that was acknowledged.
+	PersistAOF Persistence = "aof"
+)
+
+// Valid reports whether p is one of the Persist constants.
+func (p Persistence) Valid() bool { return p == PersistOff || p == PersistRDB || p == PersistAOF }
+
+func (p Persistence) args() []string {
+	switch p {
+	case PersistRDB:
+		return []string{"--save", "1 1", "--dbfilename", "dump.rdb", "--appendonly", "no"}
+	case PersistAOF:
+		return []string{"--save", "", "--appendonly", "yes", "--appendfsync", "always"}
+	}
+	return []string{"--save", "", "--appendonly", "no"}
+}
+
 // StartRedis starts redis-server with certificates generated into dir and returns when it
-// answers an authenticated PING over TLS.
+// answers an authenticated PING over TLS. It keeps nothing across a restart.
 func StartRedis(ctx context.Context, dir string) (*Redis, error) {
+	return StartRedisWith(ctx, dir, PersistOff)
+}
+
+// StartRedisWith is StartRedis keeping data in dir as p says, so that Restart brings it back.
+func StartRedisWith(ctx context.Context, dir string, p Persistence) (*Redis, error) {
+	if !p.Valid() {
+		return nil, fmt.Errorf("redis persistence %q: want off, rdb or aof", p)
+	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errMissing("redis-server", redisInstall, err)
@@ -51,23 +90,22 @@ func StartRedis(ctx context.Context, dir string) (*Redis, error) {
 		if err != nil {
 			return nil, err
 		}
-		args := []string{
+		args := append([]string{
 			"--bind", "127.0.0.1", "--port", "0", "--tls-port", strconv.Itoa(port),
 			"--tls-cert-file", certs.CertFile, "--tls-key-file", certs.KeyFile,
 			"--tls-ca-cert-file", certs.CAFile, "--tls-auth-clients", "no",
-			"--requirepass", password, "--save", "", "--appendonly", "no",
-			"--dir", dir, "--loglevel", "warning"}
-		p, err := startProcess(bin, args...)
+			"--requirepass", password, "--dir", dir, "--loglevel", "warning"}, p.args()...)
+		proc, err := startProcess(bin, args...)
 		if err != nil {
 			return nil, errMissing("redis-server", redisInstall, err)
 		}
 		r := &Redis{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password, CAPEM: certs.CAPEM,
-			bin: bin, args: args, proc: p}
+			bin: bin, args: args, proc: proc}
 		lastErr = r.waitReady(ctx)
 		if lastErr == nil {
 			return r, nil
 		}
-		p.stop()
+		proc.stop()
 		if ctx.Err() != nil {
 			break
 		}
@@ -110,8 +148,9 @@ func (r *Redis) waitReady(ctx context.Context) error {
 }
 
 // Restart starts redis-server again after Stop, on the same address with the same password
-// and certificates (empty, like a fresh Memorystore), and returns when it answers: a Redis
-// that comes up after its clients were configured. The port was free until Stop, but another
+// and certificates, and returns when it answers: a Redis that comes up after its clients were
+// configured, or one back from maintenance. It comes back empty, like a fresh Memorystore,
+// unless it was started with persistence: then with what its RDB snapshot or AOF kept. The port was free until Stop, but another
 // process may take it meanwhile; then Restart fails.
 func (r *Redis) Restart(ctx context.Context) error {
 	r.Stop()
@@ -127,7 +166,8 @@ func (r *Redis) Restart(ctx context.Context) error {
 	return nil
 }
 
-// Stop kills redis-server. Safe to call more than once.
+// Stop kills redis-server (SIGKILL: no last snapshot, the worst case). Safe to call more
+// than once.
 func (r *Redis) Stop() {
 	if r != nil && r.proc != nil {
 		r.proc.stop()

@@ -1,6 +1,6 @@
-// Package session keeps who is signed in, in Redis (shared by every instance) or, for local
-// runs, in memory. It wraps alexedwards/scs: one store read per request, a write only when the
-// session changes.
+// Package session keeps who is signed in, in Redis (shared by every instance), for local runs
+// in memory, or, in several regions, in Firestore with each region's Redis as its cache. It
+// wraps alexedwards/scs: one store read per request, a write only when the session changes.
 package session
 
 import (
@@ -22,7 +22,8 @@ const userKey = "user"
 
 // Manager loads and saves sessions around handlers.
 type Manager struct {
-	scs *scs.SessionManager
+	scs      *scs.SessionManager
+	signedIn func(ctx context.Context, token string) (bool, error)
 }
 
 // Options shape the session cookie and lifetime.
@@ -31,11 +32,17 @@ type Options struct {
 	CookieSecure bool
 	// OnError answers a request whose session could not be loaded or saved.
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
+	// CacheTTL bounds how long the region's Redis keeps a copy of a session kept in Firestore
+	// (NewFirestore only; 0 means DefaultCacheTTL).
+	CacheTTL time.Duration
 }
+
+// redisPrefix names a session's Redis key: "session:<token>".
+const redisPrefix = "session:"
 
 // NewRedis keeps sessions in Redis under "session:<token>" with Redis-side expiry.
 func NewRedis(client *redis.Client, o Options) *Manager {
-	return newManager(goredisstore.NewWithPrefix(client, "session:"), o)
+	return newManager(goredisstore.NewWithPrefix(client, redisPrefix), o)
 }
 
 // NewMemory keeps sessions in this process only (local runs and tests). Its cleanup
@@ -64,7 +71,18 @@ func newManager(store scs.Store, o Options) *Manager {
 			}
 		}
 	}
-	return &Manager{scs: sm}
+	m := &Manager{scs: sm}
+	m.signedIn = func(ctx context.Context, token string) (bool, error) {
+		var found bool
+		var err error
+		if cs, ok := store.(scs.CtxStore); ok {
+			_, found, err = cs.FindCtx(ctx, token)
+		} else {
+			_, found, err = store.Find(token)
+		}
+		return found, err
+	}
+	return m
 }
 
 // Middleware loads the session before next and saves it (only if changed) after. scs saves
@@ -127,6 +145,16 @@ func (m *Manager) Login(ctx context.Context, user string) error {
 	}
 	m.scs.Put(ctx, userKey, user)
 	return nil
+}
+
+// SignedIn reports whether the session named token still exists where every instance and
+// region sees it first: in Firestore for NewFirestore (not the region's cached copy), else in
+// the store. A WebSocket re-checks its session with it.
+func (m *Manager) SignedIn(ctx context.Context, token string) (bool, error) {
+	if token == "" {
+		return false, nil
+	}
+	return m.signedIn(ctx, token)
 }
 
 // Logout ends the session in the store and clears the cookie.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/session"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
 )
@@ -74,6 +75,7 @@ func sessionCookie(t *testing.T, resp *http.Response) *http.Cookie {
 }
 
 func TestRedisSessionIsSharedRenewedAndCostsOneRoundTrip(t *testing.T) {
+	t.Parallel()
 	r := testenv.Redis(t)
 	counter := &commandCounter{}
 	c1 := r.Client()
@@ -125,6 +127,7 @@ func TestRedisSessionIsSharedRenewedAndCostsOneRoundTrip(t *testing.T) {
 }
 
 func TestMemorySessionWorksWithoutRedis(t *testing.T) {
+	t.Parallel()
 	m := session.NewMemory(session.Options{TTL: time.Hour})
 	h := routes(m)
 	ck := sessionCookie(t, do(t, h, "POST", "/login?u=bob", nil))
@@ -137,6 +140,7 @@ func TestMemorySessionWorksWithoutRedis(t *testing.T) {
 }
 
 func TestRedisOutageAnswersThroughOnError(t *testing.T) {
+	t.Parallel()
 	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	var got error
@@ -153,6 +157,7 @@ func TestRedisOutageAnswersThroughOnError(t *testing.T) {
 // A sign-in whose session cannot be saved answers only what OnError wrote: one JSON error,
 // not the error followed by the handler's 200 body.
 func TestSaveFailureAnswersOnlyTheError(t *testing.T) {
+	t.Parallel()
 	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	m := session.NewRedis(c, session.Options{TTL: time.Hour, OnError: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -186,4 +191,44 @@ func closedAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// With sessions in Firestore, a client moved to another region (its own Redis) keeps its
+// session; a sign-out is seen at once there by SignedIn (what sockets re-check) and by
+// requests once the region's cached copy expires.
+func TestFirestoreSessionsFollowTheClientAcrossRegions(t *testing.T) {
+	t.Parallel()
+	f := testenv.SharedFirestore(t)
+	db := testenv.Database(t, f)
+	const cacheTTL = 300 * time.Millisecond
+	region := func() (*session.Manager, http.Handler) {
+		r := testenv.Redis(t)
+		c := r.Client()
+		fs, err := cart.DialFirestore(context.Background(), f.Project, db, f.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(); fs.Close() })
+		m := session.NewFirestore(fs, c, session.Options{TTL: time.Hour, CacheTTL: cacheTTL})
+		return m, routes(m)
+	}
+	mA, a := region()
+	mB, b := region()
+	ck := sessionCookie(t, do(t, a, "POST", "/login?u=alice", nil))
+	if resp := do(t, b, "GET", "/me", ck); resp.StatusCode != 200 {
+		t.Fatalf("region B: status %d", resp.StatusCode)
+	}
+	if ok, err := mB.SignedIn(context.Background(), ck.Value); !ok || err != nil {
+		t.Fatalf("SignedIn in B: %v %v", ok, err)
+	}
+	do(t, a, "POST", "/logout", ck)
+	for _, m := range []*session.Manager{mA, mB} {
+		if ok, err := m.SignedIn(context.Background(), ck.Value); ok || err != nil {
+			t.Fatalf("SignedIn after sign-out: %v %v", ok, err)
+		}
+	}
+	time.Sleep(cacheTTL + 100*time.Millisecond)
+	if resp := do(t, b, "GET", "/me", ck); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("region B after sign-out in A and its cache TTL: status %d", resp.StatusCode)
+	}
 }
