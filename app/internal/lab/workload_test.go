@@ -131,7 +131,9 @@ func fakeLab(t *testing.T, mode Mode, store *fakeStore) string {
 
 func runFakeWorkload(t *testing.T, base string) Result {
 	t.Helper()
-	w := Workload{BaseURL: base, Clients: 6, Queries: 3, Duration: 500 * time.Millisecond,
+	// 1.5 s: on two loaded cores 0.5 s sometimes gave fewer than 60 reports (the fake apps are
+	// in-process, so their requests compete with the rest of the test run).
+	w := Workload{BaseURL: base, Clients: 6, Queries: 3, Duration: 1500 * time.Millisecond,
 		ThinkTime: time.Millisecond, CartEvery: 4, RunID: "t"}
 	res, err := w.Run(context.Background(), nil)
 	if err != nil {
@@ -144,6 +146,7 @@ func runFakeWorkload(t *testing.T, base string) Result {
 }
 
 func TestWorkloadWithAffinityMissesEachKeyOnce(t *testing.T) {
+	t.Parallel()
 	res := runFakeWorkload(t, fakeLab(t, AffinityOn, &fakeStore{carts: map[string]map[string]int{}}))
 	// Every client stays on one instance with an unbounded cache: each key misses exactly once.
 	if res.DistinctKeys != 6*3 || res.CacheHits != res.ReportRequests-res.DistinctKeys {
@@ -165,6 +168,7 @@ func TestWorkloadWithAffinityMissesEachKeyOnce(t *testing.T) {
 }
 
 func TestWorkloadWithoutAffinityMovesAndMissesMore(t *testing.T) {
+	t.Parallel()
 	res := runFakeWorkload(t, fakeLab(t, AffinityOff, &fakeStore{carts: map[string]map[string]int{}}))
 	if res.InstanceMoves == 0 {
 		t.Errorf("no instance moves without affinity: %+v", res)
@@ -178,6 +182,7 @@ func TestWorkloadWithoutAffinityMovesAndMissesMore(t *testing.T) {
 }
 
 func TestWorkloadCountsCartItemsTheAppAcknowledgedButLost(t *testing.T) {
+	t.Parallel()
 	store := &fakeStore{carts: map[string]map[string]int{}, dropEvery: 3}
 	res := runFakeWorkload(t, fakeLab(t, AffinityOn, store))
 	store.mu.Lock()
