@@ -18,7 +18,10 @@ import (
 // session affinity.
 const CookieName = "sid"
 
-const userKey = "user"
+const (
+	userKey     = "user"
+	instanceKey = "instance" // the instance that served the session's previous request
+)
 
 // Manager loads and saves sessions around handlers.
 type Manager struct {
@@ -31,6 +34,8 @@ type Options struct {
 	CookieSecure bool
 	// OnError answers a request whose session could not be loaded or saved.
 	OnError func(w http.ResponseWriter, r *http.Request, err error)
+	// WrapStore, if set, wraps the store sessions are kept in (telemetry times its calls).
+	WrapStore func(scs.Store) scs.Store
 }
 
 // NewRedis keeps sessions in Redis under "session:<token>" with Redis-side expiry.
@@ -46,6 +51,9 @@ func NewMemory(o Options) *Manager {
 }
 
 func newManager(store scs.Store, o Options) *Manager {
+	if o.WrapStore != nil {
+		store = o.WrapStore(store)
+	}
 	sm := scs.New()
 	sm.Store = store
 	sm.Codec = jsonCodec{}
@@ -127,6 +135,17 @@ func (m *Manager) Login(ctx context.Context, user string) error {
 	}
 	m.scs.Put(ctx, userKey, user)
 	return nil
+}
+
+// Visit records that instance serves this request of the session and returns the instance that
+// served the session's previous request, "" if none did. The session changes, and so is written
+// to the store, only when the instance does: a request that stays costs no write.
+func (m *Manager) Visit(ctx context.Context, instance string) (previous string) {
+	previous = m.scs.GetString(ctx, instanceKey)
+	if previous != instance {
+		m.scs.Put(ctx, instanceKey, instance)
+	}
+	return previous
 }
 
 // Logout ends the session in the store and clears the cookie.
