@@ -120,6 +120,7 @@ type Lab struct {
 	Instances []*Instance
 	watchers  sync.WaitGroup
 	stop      chan struct{}
+	closeOnce sync.Once
 }
 
 // StartLab starts cfg.Instances app processes and the front, and returns once all are ready.
@@ -189,8 +190,12 @@ func (l *Lab) Terminate(id string) bool {
 	return false
 }
 
-// Close stops the front and every instance.
+// Close stops the front and every instance; later calls do nothing.
 func (l *Lab) Close() {
+	l.closeOnce.Do(l.close)
+}
+
+func (l *Lab) close() {
 	if l.Front != nil {
 		l.Front.Close()
 	}
@@ -207,7 +212,8 @@ func (l *Lab) Close() {
 	l.Router.Close()
 }
 
-// Run starts a lab, drives the workload through it, and stops it.
+// Run starts a lab, drives the workload through it, and stops it. Once every instance has
+// stopped it adds up what their instruments counted, to set beside what the clients saw.
 func (e *Env) Run(ctx context.Context, cfg Config) (Result, error) {
 	l, err := e.StartLab(ctx, cfg)
 	if err != nil {
@@ -229,6 +235,17 @@ func (e *Env) Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, err
 	}
 	res.Mode, res.Instances, res.Killed = cfg.Mode.String(), cfg.Instances, victim
+	l.Close() // each instance flushes its totals as it stops
+	for _, inst := range l.Instances {
+		f, ok, err := inst.Figures()
+		if err != nil {
+			return Result{}, fmt.Errorf("instruments of %s: %w", inst.ID, err)
+		}
+		if ok {
+			res.Instruments = res.Instruments.Add(f)
+			res.InstrumentsFrom++
+		}
+	}
 	return res, nil
 }
 

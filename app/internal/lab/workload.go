@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/telemetry"
 )
 
 // Workload is a set of simulated users: each signs in, holds a WebSocket, browses its own
@@ -75,7 +77,9 @@ func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
 	var wsWG sync.WaitGroup
 	for _, c := range clients {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.browse(runCtx) }()
+		// A request under way when the run ends finishes: the instance has counted it, so the
+		// client counts it too.
+		go func() { defer wg.Done(); c.browse(ctx, runCtx) }()
 		wsWG.Add(1)
 		go func() { defer wsWG.Done(); c.holdWebSocket(wsCtx) }()
 	}
@@ -116,6 +120,7 @@ func (w Workload) Run(ctx context.Context, midway func()) (Result, error) {
 		if c.wsConnects > 1 {
 			res.WSReconnects += c.wsConnects - 1
 		}
+		res.Observed = res.Observed.Add(c.observed).Add(c.wsObserved)
 		res.CartItemsWritten += c.written
 		res.LostSessions += c.lostSessions
 		res.LostCartItems += c.lostItems
@@ -144,9 +149,11 @@ type client struct {
 	lastInstance                                    string
 	lostSessions, lostItems                         int
 
-	current atomic.Pointer[string] // lastInstance, for the WebSocket goroutine
+	current  atomic.Pointer[string] // lastInstance, for the WebSocket goroutine
+	observed telemetry.Figures      // held, moved, hits and misses; sockets in wsObserved
 	// touched only by holdWebSocket
 	wsConnects, wsSameInstance int
+	wsObserved                 telemetry.Figures // sockets by where the previous one was
 }
 
 func (c *client) do(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
@@ -196,8 +203,9 @@ func (c *client) login(ctx context.Context) error {
 	return fmt.Errorf("sign in %s: %w", c.user, last)
 }
 
-func (c *client) browse(ctx context.Context) {
-	for n := 1; ctx.Err() == nil; n++ {
+// browse sends requests with ctx until until ends.
+func (c *client) browse(ctx, until context.Context) {
+	for n := 1; until.Err() == nil; n++ {
 		if n%c.w.CartEvery == 0 {
 			c.addToCart(ctx, fmt.Sprintf("sku-%d", n%3))
 		} else {
@@ -205,7 +213,7 @@ func (c *client) browse(ctx context.Context) {
 		}
 		if c.w.ThinkTime > 0 {
 			select {
-			case <-ctx.Done():
+			case <-until.Done():
 			case <-time.After(c.w.ThinkTime):
 			}
 		}
@@ -227,10 +235,23 @@ func (c *client) observe(ctx context.Context, resp *http.Response, err error, to
 		if c.lastInstance != "" && id != c.lastInstance {
 			c.moves++
 		}
-		c.lastInstance = id
-		c.current.Store(&id)
+		c.signedIn(id)
 	}
 	return true
+}
+
+// signedIn counts a signed-in request answered by instance id as the app does: held when the
+// session's previous request was answered there too, moved when not.
+func (c *client) signedIn(id string) {
+	switch c.lastInstance {
+	case "":
+	case id:
+		c.observed.Held++
+	default:
+		c.observed.Moved++
+	}
+	c.lastInstance = id
+	c.current.Store(&id)
 }
 
 func (c *client) report(ctx context.Context, q string) {
@@ -244,7 +265,10 @@ func (c *client) report(ctx context.Context, q string) {
 	c.keys[q] = struct{}{}
 	if resp.Header.Get("X-Cache") == "hit" {
 		c.hits++
+		c.observed.CacheHits++
 		c.hitLatencies = append(c.hitLatencies, took)
+	} else {
+		c.observed.CacheMisses++
 	}
 }
 
@@ -262,8 +286,13 @@ func (c *client) addToCart(ctx context.Context, sku string) {
 func (c *client) holdWebSocket(ctx context.Context) {
 	wsURL := "ws" + strings.TrimPrefix(c.w.BaseURL, "http") + "/ws"
 	backoff := 50 * time.Millisecond
+	previous := "" // the instance of the last socket, which a reconnect names as the page does
 	for ctx.Err() == nil {
-		conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{
+		u := wsURL
+		if previous != "" {
+			u += "?previous=" + url.QueryEscape(previous)
+		}
+		conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{
 			HTTPClient: c.http, HTTPHeader: http.Header{"Origin": {c.w.BaseURL}}})
 		if err != nil {
 			select {
@@ -274,6 +303,16 @@ func (c *client) holdWebSocket(ctx context.Context) {
 			continue
 		}
 		c.wsConnects++
+		id := resp.Header.Get("X-Instance-Id") // on the upgrade's answer, before any message
+		switch previous {
+		case "":
+			c.wsObserved.SocketsNone++
+		case id:
+			c.wsObserved.SocketsSame++
+		default:
+			c.wsObserved.SocketsOther++
+		}
+		previous = id
 		backoff = 50 * time.Millisecond
 		var hello struct {
 			Type     string `json:"type"`
@@ -308,6 +347,8 @@ func (c *client) verify(ctx context.Context) error {
 	}
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &me) != nil || me.User != c.user {
 		c.lostSessions++
+	} else {
+		c.signedIn(resp.Header.Get("X-Instance-Id"))
 	}
 	resp, body, err = c.do(ctx, http.MethodGet, "/api/cart", nil)
 	if err != nil {
@@ -315,6 +356,7 @@ func (c *client) verify(ctx context.Context) error {
 	}
 	got := map[string]int{}
 	if resp.StatusCode == http.StatusOK {
+		c.signedIn(resp.Header.Get("X-Instance-Id"))
 		var cart struct {
 			Items []struct {
 				SKU string `json:"sku"`
