@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/telemetry"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
@@ -169,3 +172,47 @@ func TestInstrumentsCountExactlyWhatAWorkloadAcrossTwoInstancesDid(t *testing.T)
 		t.Errorf("instances exported %v\ninstruments.json lists %v", got, listed)
 	}
 }
+
+// A request that Cloud Run traced (X-Cloud-Trace-Context ";o=1") is one trace in Cloud Trace:
+// the app's server span, its Redis command and its Firestore transaction all carry the
+// header's trace id, the one its log lines carry (logging reads the same header).
+func TestRedisAndFirestoreSpansJoinTheRequestsTrace(t *testing.T) {
+	t.Parallel()
+	r := testenv.Redis(t)
+	f := testenv.SharedFirestore(t)
+	spans := keptSpans{tracetest.NewInMemoryExporter()}
+	cfg := sharedConfig(t, r, f, "i-trace")
+	cfg.TraceRatio = 0.0001 // the header decides
+	in := startInstance(t, cfg, func(o *telemetry.Options) { o.SpanExporter = spans })
+	alice := newBrowser(t)
+	alice.mustDo("POST", in.URL+"/api/login", `{"user":"alice"}`, nil)
+
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	req, _ := http.NewRequest("POST", in.URL+"/api/cart/items", strings.NewReader(`{"sku":"apple","qty":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Cloud-Trace-Context", traceID+"/12345;o=1")
+	resp, err := alice.http.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("add to cart: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := in.stop(t); err != nil { // flushes the spans
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range spans.GetSpans() {
+		if s.SpanContext.TraceID().String() == traceID {
+			names = append(names, s.Name)
+		}
+	}
+	for _, want := range []string{"POST /api/cart/items", "redis get", "cloud.google.com/go/firestore.Client.RunTransaction"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no %q span in trace %s; its spans: %q", want, traceID, names)
+		}
+	}
+}
+
+// keptSpans is an in-memory exporter whose spans outlive the shutdown that flushes them.
+type keptSpans struct{ *tracetest.InMemoryExporter }
+
+func (keptSpans) Shutdown(context.Context) error { return nil }

@@ -16,8 +16,6 @@ import (
 	mexporter "github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/metric"
 	texporter "github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/trace"
 	gcppropagator "github.com/GoogleCloudPlatform/opentelemetry-operations-go/propagator"
-	"github.com/redis/go-redis/extra/redisotel/v9"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/detectors/gcp"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
@@ -162,18 +160,19 @@ func sampler(ratio float64) sdktrace.Sampler {
 }
 
 // views keep the exported metrics to the documented ones: otelhttp's request and response body
-// sizes are dropped, and its server.address and server.port attributes (the Host header a
-// client chose) are not kept on the request duration.
+// sizes are dropped.
 func views() []sdkmetric.View {
 	drop := sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}}
 	return []sdkmetric.View{
 		sdkmetric.NewView(sdkmetric.Instrument{Name: "http.server.request.body.size"}, drop),
 		sdkmetric.NewView(sdkmetric.Instrument{Name: "http.server.response.body.size"}, drop),
-		sdkmetric.NewView(sdkmetric.Instrument{Name: HTTPServerDuration}, sdkmetric.Stream{
-			AttributeFilter: attribute.NewDenyKeysFilter("server.address", "server.port"),
-		}),
 	}
 }
+
+// serverName is server.address and server.port on the request duration and the server spans.
+// Fixed, so that the Host header a client sends adds no series (otelhttp takes both from it
+// otherwise); cheaper than filtering them out of every measurement.
+const serverName = "cloudrun-affinity-app:8080"
 
 func newResource(ctx context.Context, o Options) (*resource.Resource, error) {
 	opts := []resource.Option{resource.WithTelemetrySDK(), resource.WithFromEnv()}
@@ -221,20 +220,9 @@ func (t *Telemetry) HTTP(h http.Handler) http.Handler {
 		return h
 	}
 	return otelhttp.NewHandler(h, "http",
+		otelhttp.WithServerName(serverName),
 		otelhttp.WithMeterProvider(t.meters),
 		otelhttp.WithTracerProvider(t.tracers),
 		otelhttp.WithPropagators(t.propagator),
 		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/ws" }))
-}
-
-// Redis adds spans for the client's commands, children of the request's span; the commands'
-// arguments (session tokens and data) are not recorded.
-func (t *Telemetry) Redis(client *redis.Client) error {
-	if t.sdkTracers == nil {
-		return nil
-	}
-	return redisotel.InstrumentTracing(client,
-		redisotel.WithTracerProvider(t.sdkTracers),
-		redisotel.WithDBStatement(false),
-		redisotel.WithCallerEnabled(false))
 }
