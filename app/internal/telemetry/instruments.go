@@ -12,7 +12,7 @@ import (
 // and alerts use those names.
 const Prefix = "cloudrun_affinity."
 
-// The app's own instruments, and otelhttp's request duration.
+// The app's own instruments, and the semantic conventions' HTTP server request duration.
 const (
 	ReportCacheRequests  = Prefix + "report_cache.requests"
 	AffinityRequests     = Prefix + "affinity.requests"

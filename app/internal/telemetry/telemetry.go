@@ -10,14 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 
 	mexporter "github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/metric"
 	texporter "github.com/GoogleCloudPlatform/opentelemetry-operations-go/exporter/trace"
 	gcppropagator "github.com/GoogleCloudPlatform/opentelemetry-operations-go/propagator"
 	"go.opentelemetry.io/contrib/detectors/gcp"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
@@ -121,7 +119,7 @@ func Start(ctx context.Context, o Options) (*Telemetry, error) {
 		sexp = o.SpanExporter
 	}
 
-	mopts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithView(views()...)}
+	mopts := []sdkmetric.Option{sdkmetric.WithResource(res)}
 	if mexp != nil {
 		// The interval is OTEL_METRIC_EXPORT_INTERVAL (milliseconds), default 60 s.
 		mopts = append(mopts, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(mexp)))
@@ -159,21 +157,6 @@ func sampler(ratio float64) sdktrace.Sampler {
 	return sdktrace.ParentBased(r, sdktrace.WithRemoteParentNotSampled(r))
 }
 
-// views keep the exported metrics to the documented ones: otelhttp's request and response body
-// sizes are dropped.
-func views() []sdkmetric.View {
-	drop := sdkmetric.Stream{Aggregation: sdkmetric.AggregationDrop{}}
-	return []sdkmetric.View{
-		sdkmetric.NewView(sdkmetric.Instrument{Name: "http.server.request.body.size"}, drop),
-		sdkmetric.NewView(sdkmetric.Instrument{Name: "http.server.response.body.size"}, drop),
-	}
-}
-
-// serverName is server.address and server.port on the request duration and the server spans.
-// Fixed, so that the Host header a client sends adds no series (otelhttp takes both from it
-// otherwise); cheaper than filtering them out of every measurement.
-const serverName = "cloudrun-affinity-app:8080"
-
 func newResource(ctx context.Context, o Options) (*resource.Resource, error) {
 	opts := []resource.Option{resource.WithTelemetrySDK(), resource.WithFromEnv()}
 	if o.OnCloudRun {
@@ -209,20 +192,4 @@ func (t *Telemetry) Shutdown(ctx context.Context) error {
 		t.stopErr = errors.Join(errs...)
 	})
 	return t.stopErr
-}
-
-// HTTP measures and traces every request to h except WebSocket upgrades: a socket's life is not
-// a request duration (websocket.open and websocket.connects count sockets). http.route is the
-// ServeMux pattern, so h must be the handler that calls the mux with the same request. Discard
-// returns h as it is.
-func (t *Telemetry) HTTP(h http.Handler) http.Handler {
-	if t.meters == nil {
-		return h
-	}
-	return otelhttp.NewHandler(h, "http",
-		otelhttp.WithServerName(serverName),
-		otelhttp.WithMeterProvider(t.meters),
-		otelhttp.WithTracerProvider(t.tracers),
-		otelhttp.WithPropagators(t.propagator),
-		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/ws" }))
 }

@@ -144,38 +144,49 @@ func mapsEqual(a, b map[string]uint64) bool {
 }
 
 // The request duration carries the ServeMux pattern's path (http.route; the method is
-// http.request.method) and the status, and nothing that a client picks (the Host header);
-// the body-size histograms otelhttp also records are not exported. WebSocket upgrades are left
-// out.
+// http.request.method) and the status, and nothing that a client picks (the Host header). A
+// traced request's span is named after the route. WebSocket upgrades are left out.
 func TestHTTPDurationCarriesRouteAndStatusOnly(t *testing.T) {
 	t.Parallel()
-	tel, r := start(t, Options{})
+	spans := tracetest.NewInMemoryExporter()
+	tel, r := start(t, Options{TraceRatio: 1, SpanExporter: spans})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/items/{id}", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {})
 	h := tel.HTTP(mux)
-	for _, path := range []string{"/api/items/1", "/api/items/2", "/ws"} {
-		req := httptest.NewRequest("GET", "http://any-host.example"+path, strings.NewReader("body"))
+	for _, path := range []string{"/api/items/1", "/api/items/2", "/ws", "/nowhere"} {
+		req := httptest.NewRequest("GET", "http://any-host.example:1234"+path, strings.NewReader("body"))
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
 	rm := collect(t, r)
-	names := metricNames(rm)
-	if want := []string{HTTPServerDuration}; !slices.Equal(names, want) {
+	if names, want := metricNames(rm), []string{HTTPServerDuration}; !slices.Equal(names, want) {
 		t.Fatalf("metrics %v, want only %v", names, want)
 	}
 	hist := find(t, rm, HTTPServerDuration).Data.(metricdata.Histogram[float64])
-	if len(hist.DataPoints) != 1 || hist.DataPoints[0].Count != 2 {
-		t.Fatalf("request duration points %+v, want one point counting the two API requests", hist.DataPoints)
+	byRoute := map[string]uint64{}
+	for _, dp := range hist.DataPoints {
+		route, _ := dp.Attributes.Value("http.route")
+		code, _ := dp.Attributes.Value("http.response.status_code")
+		method, _ := dp.Attributes.Value("http.request.method")
+		byRoute[route.Emit()+" "+code.Emit()+" "+method.Emit()] += dp.Count
+		for _, kv := range dp.Attributes.ToSlice() {
+			if strings.HasPrefix(string(kv.Key), "server.") {
+				t.Errorf("attribute %s=%s comes from the client's Host header", kv.Key, kv.Value.Emit())
+			}
+		}
 	}
-	set := hist.DataPoints[0].Attributes
-	if route, _ := set.Value("http.route"); route.Emit() != "/api/items/{id}" {
-		t.Errorf("http.route %q", route.Emit())
+	// The unknown path has no route: the mux matched no pattern.
+	if want := map[string]uint64{"/api/items/{id} 418 GET": 2, " 404 GET": 1}; !mapsEqual(byRoute, want) {
+		t.Errorf("request durations %v, want %v", byRoute, want)
 	}
-	if code, _ := set.Value("http.response.status_code"); code.AsInt64() != http.StatusTeapot {
-		t.Errorf("status code %v", code.Emit())
+	tel.sdkTracers.ForceFlush(context.Background()) // a shutdown would empty the exporter
+	var names []string
+	for _, s := range spans.GetSpans() {
+		names = append(names, s.Name)
 	}
-	if host, _ := set.Value("server.address"); host.Emit() != "cloudrun-affinity-app" {
-		t.Errorf("server.address %q, want the fixed server name, not the client's Host header", host.Emit())
+	slices.Sort(names)
+	if want := []string{"GET", "GET /api/items/{id}", "GET /api/items/{id}"}; !slices.Equal(names, want) {
+		t.Errorf("spans %q, want %q", names, want)
 	}
 }
 
