@@ -25,8 +25,6 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/api/option"
 )
 
@@ -36,9 +34,6 @@ const (
 	ExportStdout = "stdout" // JSON lines on stdout, for local runs and the affinity lab
 	ExportNone   = "none"   // instruments count (for tests' readers) but nothing leaves (default elsewhere)
 )
-
-// DefaultTraceRatio is the share of requests traced when the caller has not decided.
-const DefaultTraceRatio = 0.1
 
 // Options configure Start.
 type Options struct {
@@ -59,7 +54,6 @@ type Options struct {
 type Telemetry struct {
 	*Instruments
 	meters     *sdkmetric.MeterProvider // nil for Discard
-	tracers    trace.TracerProvider
 	sdkTracers *sdktrace.TracerProvider // nil when nothing is traced
 	propagator propagation.TextMapPropagator
 	stopOnce   sync.Once
@@ -69,7 +63,7 @@ type Telemetry struct {
 // Discard is telemetry that records nothing, for handlers built without it (tests).
 func Discard() *Telemetry {
 	in, _ := newInstruments(noop.NewMeterProvider())
-	return &Telemetry{Instruments: in, tracers: tracenoop.NewTracerProvider(), propagator: propagator()}
+	return &Telemetry{Instruments: in, propagator: propagator()}
 }
 
 // propagator reads Google's X-Cloud-Trace-Context (Cloud Run and the load balancer set it)
@@ -133,13 +127,11 @@ func Start(ctx context.Context, o Options) (*Telemetry, error) {
 		return nil, err
 	}
 
-	t.tracers = tracenoop.NewTracerProvider()
 	if sexp != nil && o.TraceRatio > 0 {
 		t.sdkTracers = sdktrace.NewTracerProvider(
 			sdktrace.WithResource(res),
 			sdktrace.WithSampler(sampler(o.TraceRatio)),
 			sdktrace.WithBatcher(sexp))
-		t.tracers = t.sdkTracers
 		otel.SetTracerProvider(t.sdkTracers)
 		otel.SetTextMapPropagator(t.propagator)
 	} else if sexp != nil {

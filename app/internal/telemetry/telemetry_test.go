@@ -238,7 +238,7 @@ func TestSamplerTracesCallersTracesAndARatioOfTheRest(t *testing.T) {
 		}
 		return trace.ContextWithRemoteSpanContext(context.Background(), trace.NewSpanContext(cfg))
 	}
-	tr := tel.tracers.Tracer("test")
+	tr := tel.sdkTracers.Tracer("test")
 	for _, ctx := range []context.Context{remote(false), remote(true), context.Background()} {
 		_, span := tr.Start(ctx, "request")
 		if !span.SpanContext().IsSampled() {
