@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/telemetry"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
 )
 
@@ -82,7 +84,8 @@ func TestDemoPageInHeadlessChromium(t *testing.T) {
 	r := testenv.Redis(t)
 	f := testenv.SharedFirestore(t)
 	a := startInstance(t, sharedConfig(t, r, f, "i-a"))
-	b := startInstance(t, sharedConfig(t, r, f, "i-b"))
+	readerB := sdkmetric.NewManualReader()
+	b := startInstance(t, sharedConfig(t, r, f, "i-b"), withReader(readerB))
 	lb := newSwitchingProxy(t, a)
 	ctx := newChromium(t)
 
@@ -143,6 +146,10 @@ func TestDemoPageInHeadlessChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, "WebSocket reconnected to i-b", textOf("ws-state")+` === "open" && `+textOf("ws-instance")+` === "i-b"`)
+	// The page told B where its previous socket was.
+	if got := telemetry.FiguresOf(collectMetrics(t, readerB)); got.SocketsOther != 1 || got.SocketsNone != 0 {
+		t.Errorf("B counted sockets %+v, want one reconnect from another instance", got)
+	}
 	waitFor(t, ctx, "instance-changed note", `!document.getElementById("note").classList.contains("hidden") && `+
 		textOf("note")+`.includes("i-a") && `+textOf("note")+`.includes("i-b")`)
 	err = chromedp.Do(ctx, chromedp.Click(chromedp.ID("report-btn")))

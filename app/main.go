@@ -32,12 +32,17 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/redisclient"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/report"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/session"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/telemetry"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/web"
 )
 
-// shutdownBudget is how long draining may take: Cloud Run kills the process 10 s after
-// SIGTERM, and closing clients needs the rest.
+// shutdownBudget is how long draining and flushing telemetry may take: Cloud Run kills the
+// process 10 s after SIGTERM, and closing clients needs the rest.
 const shutdownBudget = 8 * time.Second
+
+// flushReserve is the part of shutdownBudget kept for flushing telemetry after the drain: the
+// last metrics of an instance are the ones that show what its shutdown cost.
+const flushReserve = time.Second
 
 func main() {
 	log := logging.New(os.Stdout, slog.LevelInfo)
@@ -83,9 +88,10 @@ func (b *backends) close() {
 	}
 }
 
-func openBackends(ctx context.Context, cfg config.Config, project string, log *slog.Logger, onSessionError func(http.ResponseWriter, *http.Request, error)) (*backends, error) {
+func openBackends(ctx context.Context, cfg config.Config, project string, tel *telemetry.Telemetry, log *slog.Logger, onSessionError func(http.ResponseWriter, *http.Request, error)) (*backends, error) {
 	b := &backends{}
-	sessOpts := session.Options{TTL: cfg.SessionTTL, CookieSecure: cfg.CookieSecure, OnError: onSessionError}
+	sessOpts := session.Options{TTL: cfg.SessionTTL, CookieSecure: cfg.CookieSecure, OnError: onSessionError,
+		WrapStore: tel.SessionStore}
 	if cfg.InMemory() {
 		log.Info("running on in-memory stores: sessions and carts live in this process only (set REDIS_ADDR and FIRESTORE_DATABASE to share them)")
 	}
@@ -98,6 +104,10 @@ func openBackends(ctx context.Context, cfg config.Config, project string, log *s
 		o := redisclient.Options{Addr: cfg.RedisAddr, Password: cfg.RedisPassword, CAPEM: cfg.RedisTLSCA}
 		client, err := redisclient.New(o)
 		if err != nil {
+			return nil, err
+		}
+		if err := tel.Redis(client); err != nil {
+			client.Close()
 			return nil, err
 		}
 		// No PING before serving: Redis may be unreachable for a minute while Direct VPC egress
@@ -134,7 +144,7 @@ func openBackends(ctx context.Context, cfg config.Config, project string, log *s
 			return nil, fmt.Errorf("firestore database %q (FIRESTORE_DATABASE) does not answer: %w", cfg.FirestoreDatabase, err)
 		}
 		b.fs = client
-		b.carts = store
+		b.carts = tel.Carts(store)
 		b.checks = append(b.checks, web.Check{Name: "firestore", Ping: store.Ping})
 		if cfg.SessionsFirestore { // config.Load made sure Redis is set too
 			b.sessions = session.NewFirestore(client, b.redis, sessOpts)
@@ -156,7 +166,9 @@ func openBackends(ctx context.Context, cfg config.Config, project string, log *s
 // close WebSockets with 1001, finish in-flight requests, close clients. It serves before
 // Redis answers and waits for it in the background (/startupz says when it does); a Redis
 // that refuses the password or is not signed by REDIS_TLS_CA shuts it down with that error.
-func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger) error {
+//
+// Tests adjust the telemetry options (readers, span exporters) with tune.
+func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logger, tune ...func(*telemetry.Options)) error {
 	defer ln.Close() // Serve closes it too; this covers returns before serving
 	id, err := instance.Resolve(ctx, cfg.OnCloudRun, cfg.InstanceID)
 	if err != nil {
@@ -174,7 +186,19 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte(`{"error":"session store unavailable"}` + "\n"))
 	}
-	b, err := openBackends(ctx, cfg, project, log, sessionError)
+	telOpts := telemetry.Options{Exporter: cfg.TelemetryExporter, Project: project, Instance: id.ID,
+		OnCloudRun: cfg.OnCloudRun, TraceRatio: cfg.TraceRatio, Stdout: os.Stdout}
+	for _, f := range tune {
+		f(&telOpts)
+	}
+	tel, err := telemetry.Start(ctx, telOpts)
+	if err != nil {
+		return fmt.Errorf("telemetry (OTEL_EXPORTER=%s): %w", cfg.TelemetryExporter, err)
+	}
+	// Flushed at the end of the shutdown below; this covers the returns before it.
+	defer func() { flushTelemetry(tel, time.Now().Add(flushReserve), log) }()
+
+	b, err := openBackends(ctx, cfg, project, tel, log, sessionError)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // SIGTERM during start-up
@@ -206,16 +230,17 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 	liveUpdates := web.Check{Name: "live updates", Ping: hub.Check}
 
 	srv := web.New(web.Deps{
-		Instance: id.ID,
-		Project:  project,
-		Sessions: b.sessions,
-		Carts:    b.carts,
-		Reports:  report.Backend{Delay: cfg.SlowBackendDelay},
-		Cache:    cache.New[report.Result](cfg.CacheSize, cfg.CacheTTL),
-		Hub:      hub,
-		Checks:   append(b.checks, liveUpdates),
-		Startup:  append(b.startup, liveUpdates),
-		Log:      log,
+		Instance:  id.ID,
+		Project:   project,
+		Sessions:  b.sessions,
+		Carts:     b.carts,
+		Reports:   report.Backend{Delay: cfg.SlowBackendDelay},
+		Cache:     cache.New[report.Result](cfg.CacheSize, cfg.CacheTTL),
+		Hub:       hub,
+		Checks:    append(b.checks, liveUpdates),
+		Startup:   append(b.startup, liveUpdates),
+		Log:       log,
+		Telemetry: tel,
 	})
 	httpSrv := &http.Server{
 		Handler:           srv,
@@ -238,7 +263,8 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 
 	log.Info("shutting down: closing WebSockets with 1001 and draining requests")
 	srv.Drain()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	start := time.Now()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownBudget-flushReserve)
 	defer cancel()
 	socketsClosed := make(chan struct{})
 	// Shutdown closes the listener first and then runs this: sockets close only once no new
@@ -247,7 +273,6 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		hub.CloseAll(shutdownCtx)
 		close(socketsClosed)
 	})
-	start := time.Now()
 	err = httpSrv.Shutdown(shutdownCtx)
 	select {
 	case <-socketsClosed:
@@ -257,6 +282,18 @@ func run(ctx context.Context, cfg config.Config, ln net.Listener, log *slog.Logg
 		log.Warn("shutdown deadline reached; closing remaining connections", "error", err)
 		httpSrv.Close()
 	}
+	// Every request has been counted: flush with what is left of the budget.
+	flushTelemetry(tel, start.Add(shutdownBudget), log)
 	log.Info("stopped", "took_ms", time.Since(start).Milliseconds())
 	return stopErr
+}
+
+// flushTelemetry exports what telemetry holds, by deadline at the latest; after the first call
+// it does nothing.
+func flushTelemetry(tel *telemetry.Telemetry, deadline time.Time, log *slog.Logger) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := tel.Shutdown(ctx); err != nil {
+		log.Warn("telemetry not flushed", "error", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/config"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/localdeps"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/logging"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/telemetry"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/testenv"
 )
 
@@ -73,14 +75,14 @@ type instanceUnderTest struct {
 }
 
 // startInstance starts an instance and returns once /startupz says 200: like Cloud Run, tests
-// send traffic only to an instance that has started.
-func startInstance(t testing.TB, cfg config.Config) *instanceUnderTest {
+// send traffic only to an instance that has started. tune adjusts its telemetry.
+func startInstance(t testing.TB, cfg config.Config, tune ...func(*telemetry.Options)) *instanceUnderTest {
 	t.Helper()
-	return startInstanceUntil(t, cfg, "/startupz")
+	return startInstanceUntil(t, cfg, "/startupz", tune...)
 }
 
 // startInstanceUntil starts an instance and returns once path answers 200.
-func startInstanceUntil(t testing.TB, cfg config.Config, path string) *instanceUnderTest {
+func startInstanceUntil(t testing.TB, cfg config.Config, path string, tune ...func(*telemetry.Options)) *instanceUnderTest {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -89,7 +91,7 @@ func startInstanceUntil(t testing.TB, cfg config.Config, path string) *instanceU
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instanceUnderTest{URL: "http://" + ln.Addr().String(), Host: ln.Addr().String(),
 		logs: &localdeps.Buffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { in.done <- run(ctx, cfg, ln, logging.New(in.logs, slog.LevelInfo)) }()
+	go func() { in.done <- run(ctx, cfg, ln, logging.New(in.logs, slog.LevelInfo), tune...) }()
 	t.Cleanup(func() { in.stop(t) })
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -180,9 +182,20 @@ func (b *browser) mustDo(method, url, body string, out any) *http.Response {
 
 func (b *browser) dialWS(in *instanceUnderTest) *websocket.Conn {
 	b.t.Helper()
+	return b.dialWSAfter(in, "")
+}
+
+// dialWSAfter opens a socket the way the page reconnects: naming the instance its previous
+// socket was on ("" for none).
+func (b *browser) dialWSAfter(in *instanceUnderTest, previous string) *websocket.Conn {
+	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws://"+in.Host+"/ws", &websocket.DialOptions{HTTPClient: b.http})
+	u := "ws://" + in.Host + "/ws"
+	if previous != "" {
+		u += "?previous=" + url.QueryEscape(previous)
+	}
+	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: b.http})
 	if err != nil {
 		b.t.Fatalf("dial %s/ws: %v", in.URL, err)
 	}

@@ -29,8 +29,14 @@ const (
 
 // buildFlags are the go build flags that make the binary depend only on its sources and the
 // toolchain: no absolute paths, no VCS stamp, no build id, no symbol table, no cgo.
-// timetzdata embeds the time zone database, as the image has no /usr/share/zoneinfo.
 var buildFlags = []string{"-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid="}
+
+// defaultTags are set on every build. timetzdata embeds the time zone database, as the image
+// has no /usr/share/zoneinfo. grpcnotrace builds gRPC without golang.org/x/net/trace (its
+// /debug/requests pages, off unless grpc.EnableTracing is set): that package imports
+// html/template, whose calls of methods by name make the linker keep every exported method of
+// every type in the binary. Without it the app's binary is 10 MB (a third) smaller.
+var defaultTags = []string{"timetzdata", "grpcnotrace"}
 
 // goEnv returns the environment for go build/list: the caller's environment (so GOPROXY,
 // GOPATH, GOMODCACHE still apply) with every setting that changes the output pinned.

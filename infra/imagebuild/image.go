@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,7 +51,7 @@ type Options struct {
 	// Created is the time of the image config and of every file in the layer. Default: the
 	// Unix epoch, so that the digest depends only on the content.
 	Created time.Time
-	// Tags are extra build tags (timetzdata is always set).
+	// Tags are extra build tags (timetzdata and grpcnotrace are always set).
 	Tags []string
 	// GoCache overrides GOCACHE (tests use it to prove that a cold cache gives the same digest).
 	GoCache string
@@ -95,7 +96,7 @@ func prepare(opts Options) (goTool, error) {
 	if err != nil {
 		return goTool{}, err
 	}
-	return goTool{bin: goBin, dir: dir, cache: opts.GoCache, toolchain: toolchain, tags: append([]string{"timetzdata"}, opts.Tags...)}, nil
+	return goTool{bin: goBin, dir: dir, cache: opts.GoCache, toolchain: toolchain, tags: append(slices.Clone(defaultTags), opts.Tags...)}, nil
 }
 
 // SourceRevision is the default revision label Build would give opts (a sha256 over the

@@ -175,7 +175,7 @@ func checkBinary(t *testing.T, path string) *buildinfo.BuildInfo {
 	for _, s := range bi.Settings {
 		settings[s.Key] = s.Value
 	}
-	for k, v := range map[string]string{"GOOS": "linux", "GOARCH": "amd64", "CGO_ENABLED": "0", "-trimpath": "true", "-tags": "timetzdata"} {
+	for k, v := range map[string]string{"GOOS": "linux", "GOARCH": "amd64", "CGO_ENABLED": "0", "-trimpath": "true", "-tags": "timetzdata,grpcnotrace"} {
 		if settings[k] != v {
 			t.Errorf("binary build setting %s = %q, want %q", k, settings[k], v)
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,9 @@ type Config struct {
 	// cache of them (SESSIONS_FIRESTORE=true, set by multi-region stacks): a client that moves to
 	// another region keeps its session, and losing a region loses none.
 	SessionsFirestore bool
+	// Telemetry: where metrics and traces go, and the share of requests traced.
+	TelemetryExporter string  // OTEL_EXPORTER: gcp, stdout or none
+	TraceRatio        float64 // OTEL_TRACES_SAMPLER_ARG
 }
 
 // Defaults used when a variable is unset.
@@ -40,7 +44,11 @@ const (
 	DefaultSlowBackendDelay = 300 * time.Millisecond
 	DefaultCacheSize        = 1024
 	DefaultCacheTTL         = 5 * time.Minute
+	DefaultTraceRatio       = 0.1
 )
+
+// Telemetry exporters (OTEL_EXPORTER); the default is gcp on Cloud Run, none elsewhere.
+var TelemetryExporters = []string{"gcp", "stdout", "none"}
 
 // InMemory reports whether the app runs on its embedded in-memory stores.
 func (c Config) InMemory() bool { return c.RedisAddr == "" && c.FirestoreDatabase == "" }
@@ -66,6 +74,12 @@ func Load(getenv func(string) string) (Config, error) {
 	// Secure cookies by default where traffic is HTTPS (Cloud Run), plain for local http runs.
 	c.CookieSecure = p.boolean("COOKIE_SECURE", c.OnCloudRun)
 	c.SessionsFirestore = p.boolean("SESSIONS_FIRESTORE", false)
+	exporter := "none"
+	if c.OnCloudRun {
+		exporter = "gcp"
+	}
+	c.TelemetryExporter = p.oneOf("OTEL_EXPORTER", exporter, TelemetryExporters)
+	c.TraceRatio = p.ratio("OTEL_TRACES_SAMPLER_ARG", DefaultTraceRatio)
 
 	if c.RedisAddr != "" && !strings.Contains(c.RedisAddr, ":") {
 		p.fail("REDIS_ADDR", c.RedisAddr, "host:port, e.g. 10.0.0.3:6378")
@@ -121,6 +135,31 @@ func (p *parser) duration(name string, def, lo time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+func (p *parser) oneOf(name, def string, allowed []string) string {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	if !slices.Contains(allowed, v) {
+		p.fail(name, v, "one of "+strings.Join(allowed, ", "))
+		return def
+	}
+	return v
+}
+
+func (p *parser) ratio(name string, def float64) float64 {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0 && f <= 1) {
+		p.fail(name, v, "a number from 0 to 1, e.g. 0.1")
+		return def
+	}
+	return f
 }
 
 func (p *parser) boolean(name string, def bool) bool {

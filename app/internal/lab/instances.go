@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/localdeps"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/telemetry"
 )
 
 // AppPackage is the import path of the app that the lab runs.
@@ -95,6 +96,10 @@ func startOnce(ctx context.Context, bin, id string, b Backing, logDir string) (*
 		// Fixed so that the caller's environment cannot change a run: nothing expires within one.
 		"CACHE_TTL=15m",
 		"SESSION_TTL=1h",
+		// Metrics as JSON lines in the log: the flush at shutdown holds the instance's totals,
+		// which Figures reads back. No spans: they would only fill the log.
+		"OTEL_EXPORTER=stdout",
+		"OTEL_TRACES_SAMPLER_ARG=0",
 	)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
@@ -172,6 +177,18 @@ func (i *Instance) Kill() {
 
 // Done is closed when the process has exited.
 func (i *Instance) Done() <-chan struct{} { return i.done }
+
+// Figures are what the instance's own instruments counted, from the last metric export in its
+// log: once the process has exited, the one its shutdown flushed. ok is false when there is
+// none (it was killed, or has not exported yet).
+func (i *Instance) Figures() (f telemetry.Figures, ok bool, err error) {
+	file, err := os.Open(i.log)
+	if err != nil {
+		return telemetry.Figures{}, false, err
+	}
+	defer file.Close()
+	return telemetry.LastStdoutExport(file)
+}
 
 // LogTail returns the end of the instance's log, for error messages.
 func (i *Instance) LogTail() string {

@@ -142,6 +142,7 @@ type Lab struct {
 	Balancer  *Balancer
 	Front     *Front
 	Instances []*Instance // every region's, in region order
+	closeOnce sync.Once
 }
 
 // regionName is the lab's name for region k: r1, r2, ...
@@ -221,8 +222,12 @@ func (l *Lab) FailRegion(k int) {
 	}
 }
 
-// Close stops the front, the balancer and every region.
+// Close stops the front, the balancer and every region; later calls do nothing.
 func (l *Lab) Close() {
+	l.closeOnce.Do(l.close)
+}
+
+func (l *Lab) close() {
 	if l.Front != nil {
 		l.Front.Close()
 	}
@@ -239,7 +244,8 @@ func (l *Lab) Close() {
 }
 
 // Run starts a lab, drives the workload through it with the configured fault half way, and
-// stops it.
+// stops it. Once every instance has stopped it adds up what their instruments counted, to set
+// beside what the clients saw.
 func (e *Env) Run(ctx context.Context, cfg Config) (Result, error) {
 	l, err := e.StartLab(ctx, cfg)
 	if err != nil {
@@ -277,6 +283,17 @@ func (e *Env) Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Regions, res.Fault = cfg.Regions, fault
 	for _, n := range l.Balancer.Ejections() {
 		res.Ejections += n
+	}
+	l.Close() // each instance flushes its totals as it stops
+	for _, inst := range l.Instances {
+		f, ok, err := inst.Figures()
+		if err != nil {
+			return Result{}, fmt.Errorf("instruments of %s: %w", inst.ID, err)
+		}
+		if ok {
+			res.Instruments = res.Instruments.Add(f)
+			res.InstrumentsFrom++
+		}
 	}
 	return res, nil
 }

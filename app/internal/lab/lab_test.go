@@ -62,6 +62,11 @@ func runLab(t *testing.T, cfg Config) Result {
 	if res.ReportRequests < 100 {
 		t.Fatalf("%s run made only %d report requests: too few to judge", cfg.Mode, res.ReportRequests)
 	}
+	// The app's own instruments, as production exports them, tell what the clients saw.
+	if res.Errors == 0 && !res.InstrumentsAgree() {
+		t.Errorf("%s: instruments of %d/%d instances counted %+v, the clients saw %+v",
+			cfg.Mode, res.InstrumentsFrom, res.Instances, res.Instruments, res.Observed)
+	}
 	return res
 }
 
@@ -91,6 +96,10 @@ func TestAffinityKeepsCacheHitsNearThePhysicalLimit(t *testing.T) {
 	}
 	if off.InstanceMoves == 0 {
 		t.Errorf("without affinity no client moved instance")
+	}
+	if on.Instruments.Moved != 0 || on.Instruments.Held == 0 || off.Instruments.Moved == 0 {
+		t.Errorf("instruments: with affinity %d held, %d moved; without, %d moved; want moves only without",
+			on.Instruments.Held, on.Instruments.Moved, off.Instruments.Moved)
 	}
 	for _, r := range []Result{on, off} {
 		if r.Errors != 0 || r.LostSessions != 0 || r.LostCartItems != 0 {

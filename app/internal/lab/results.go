@@ -7,6 +7,8 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/telemetry"
 )
 
 // Result is what one run of the workload measured.
@@ -62,6 +64,21 @@ type Result struct {
 	ErrorsWithoutReason int `json:"errors_without_reason"`
 	// ErrorStatuses counts failed requests by HTTP status (0: no answer).
 	ErrorStatuses map[int]int `json:"error_statuses,omitempty"`
+	// Observed is what the clients saw, in the terms of the app's instruments: every signed-in
+	// request held or moved (the final read-back included), every report a hit or a miss, every
+	// socket by where the client's previous one was. Instruments is what the instances' own
+	// instruments counted (the totals each flushed as it stopped), summed; InstrumentsFrom is
+	// how many instances' totals were read. The two agree when every instance stopped
+	// gracefully and no request failed.
+	Observed        telemetry.Figures `json:"observed"`
+	Instruments     telemetry.Figures `json:"instruments"`
+	InstrumentsFrom int               `json:"instruments_from"`
+}
+
+// InstrumentsAgree reports whether the instances' instruments counted exactly what the clients
+// saw.
+func (r Result) InstrumentsAgree() bool {
+	return r.InstrumentsFrom == r.Instances*max(r.Regions, 1) && r.Instruments == r.Observed
 }
 
 // percentileMs is the nearest-rank percentile in milliseconds; 0 for no samples.
@@ -130,5 +147,24 @@ func WriteTable(out io.Writer, results []Result) error {
 	row("cart items written", func(r Result) string { return fmt.Sprint(r.CartItemsWritten) })
 	row("lost sessions", func(r Result) string { return fmt.Sprint(r.LostSessions) })
 	row("lost cart items", func(r Result) string { return fmt.Sprint(r.LostCartItems) })
+	// The same story from the app's own instruments, as production's dashboard tells it.
+	row("instruments: hit rate", func(r Result) string {
+		f := r.Instruments
+		if f.CacheHits+f.CacheMisses == 0 {
+			return "-"
+		}
+		return pct(float64(f.CacheHits) / float64(f.CacheHits+f.CacheMisses))
+	})
+	row("instruments: held / moved", func(r Result) string { return fmt.Sprintf("%d / %d", r.Instruments.Held, r.Instruments.Moved) })
+	row("instruments: ws new/same/other", func(r Result) string {
+		f := r.Instruments
+		return fmt.Sprintf("%d/%d/%d", f.SocketsNone, f.SocketsSame, f.SocketsOther)
+	})
+	row("instruments = observed", func(r Result) string {
+		if r.InstrumentsAgree() {
+			return "yes"
+		}
+		return fmt.Sprintf("no (%d of %d instances)", r.InstrumentsFrom, r.Instances)
+	})
 	return tw.Flush()
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/telemetry"
 )
 
 // Workload is a set of simulated users: each signs in, holds a WebSocket, browses its own
@@ -85,7 +87,9 @@ func (w Workload) Run(ctx context.Context, midway func() error) (Result, error) 
 	var wsWG sync.WaitGroup
 	for _, c := range clients {
 		wg.Add(1)
-		go func() { defer wg.Done(); c.browse(runCtx) }()
+		// A request under way when the run ends finishes: the instance has counted it, so the
+		// client counts it too.
+		go func() { defer wg.Done(); c.browse(ctx, runCtx) }()
 		wsWG.Add(1)
 		go func() { defer wsWG.Done(); c.holdWebSocket(wsCtx) }()
 	}
@@ -137,6 +141,7 @@ func (w Workload) Run(ctx context.Context, midway func() error) (Result, error) 
 		if c.wsConnects > 1 {
 			res.WSReconnects += c.wsConnects - 1
 		}
+		res.Observed = res.Observed.Add(c.observed).Add(c.wsObserved)
 		res.CartItemsWritten += c.written
 		res.LostSessions += c.lostSessions
 		res.LostCartItems += c.lostItems
@@ -216,9 +221,11 @@ type client struct {
 	reportLog                                       []reportRecord
 	failures                                        []failure
 
-	current atomic.Pointer[string] // lastInstance, for the WebSocket goroutine
+	current  atomic.Pointer[string] // lastInstance, for the WebSocket goroutine
+	observed telemetry.Figures      // held, moved, hits and misses; sockets in wsObserved
 	// touched only by holdWebSocket
 	wsConnects, wsSameInstance int
+	wsObserved                 telemetry.Figures // sockets by where the previous one was
 }
 
 // reportRecord is one successful /api/report: when it started and whether it hit the cache.
@@ -285,8 +292,9 @@ func (c *client) login(ctx context.Context) error {
 	return fmt.Errorf("sign in %s: %w", c.user, last)
 }
 
-func (c *client) browse(ctx context.Context) {
-	for n := 1; ctx.Err() == nil; n++ {
+// browse sends requests with ctx until until ends.
+func (c *client) browse(ctx, until context.Context) {
+	for n := 1; until.Err() == nil; n++ {
 		if n%c.w.CartEvery == 0 {
 			c.addToCart(ctx, fmt.Sprintf("sku-%d", n%3))
 		} else {
@@ -294,7 +302,7 @@ func (c *client) browse(ctx context.Context) {
 		}
 		if c.w.ThinkTime > 0 {
 			select {
-			case <-ctx.Done():
+			case <-until.Done():
 			case <-time.After(c.w.ThinkTime):
 			}
 		}
@@ -332,10 +340,23 @@ func (c *client) observe(ctx context.Context, resp *http.Response, body []byte, 
 		if c.lastInstance != "" && id != c.lastInstance {
 			c.moves++
 		}
-		c.lastInstance = id
-		c.current.Store(&id)
+		c.signedIn(id)
 	}
 	return true
+}
+
+// signedIn counts a signed-in request answered by instance id as the app does: held when the
+// session's previous request was answered there too, moved when not.
+func (c *client) signedIn(id string) {
+	switch c.lastInstance {
+	case "":
+	case id:
+		c.observed.Held++
+	default:
+		c.observed.Moved++
+	}
+	c.lastInstance = id
+	c.current.Store(&id)
 }
 
 func (c *client) report(ctx context.Context, q string) {
@@ -350,7 +371,10 @@ func (c *client) report(ctx context.Context, q string) {
 	hit := resp.Header.Get("X-Cache") == "hit"
 	if hit {
 		c.hits++
+		c.observed.CacheHits++
 		c.hitLatencies = append(c.hitLatencies, took)
+	} else {
+		c.observed.CacheMisses++
 	}
 	c.reportLog = append(c.reportLog, reportRecord{start, hit})
 }
@@ -369,12 +393,17 @@ func (c *client) addToCart(ctx context.Context, sku string) {
 func (c *client) holdWebSocket(ctx context.Context) {
 	wsURL := "ws" + strings.TrimPrefix(c.w.BaseURL, "http") + "/ws"
 	backoff := 50 * time.Millisecond
+	previous := "" // the instance of the last socket, which a reconnect names as the page does
 	for ctx.Err() == nil {
+		u := wsURL
+		if previous != "" {
+			u += "?previous=" + url.QueryEscape(previous)
+		}
 		header := http.Header{"Origin": {c.w.BaseURL}}
 		if c.nearest != "" {
 			header.Set(NearestRegionHeader, c.nearest)
 		}
-		conn, _, err := websocket.Dial(ctx, wsURL, &websocket.DialOptions{HTTPClient: c.http, HTTPHeader: header})
+		conn, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: c.http, HTTPHeader: header})
 		if err != nil {
 			select {
 			case <-ctx.Done():
@@ -384,6 +413,16 @@ func (c *client) holdWebSocket(ctx context.Context) {
 			continue
 		}
 		c.wsConnects++
+		id := resp.Header.Get("X-Instance-Id") // on the upgrade's answer, before any message
+		switch previous {
+		case "":
+			c.wsObserved.SocketsNone++
+		case id:
+			c.wsObserved.SocketsSame++
+		default:
+			c.wsObserved.SocketsOther++
+		}
+		previous = id
 		backoff = 50 * time.Millisecond
 		var hello struct {
 			Type     string `json:"type"`
@@ -423,6 +462,8 @@ func (c *client) verify(ctx context.Context) error {
 		if err := c.login(ctx); err != nil {
 			return err
 		}
+	} else {
+		c.signedIn(resp.Header.Get("X-Instance-Id"))
 	}
 	resp, body, err = c.do(ctx, http.MethodGet, "/api/cart", nil)
 	if err != nil {
@@ -430,6 +471,7 @@ func (c *client) verify(ctx context.Context) error {
 	}
 	got := map[string]int{}
 	if resp.StatusCode == http.StatusOK {
+		c.signedIn(resp.Header.Get("X-Instance-Id"))
 		var cart struct {
 			Items []struct {
 				SKU string `json:"sku"`

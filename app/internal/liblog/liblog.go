@@ -1,5 +1,6 @@
 // Package liblog sends what libraries log on their own (the standard library's log package,
-// go-redis, gRPC under the Firestore client) through the app's slog logger, so that every line
+// go-redis, gRPC under the Firestore client, OpenTelemetry's exporters) through the app's slog
+// logger, so that every line
 // the process writes is Cloud Logging JSON with a severity, not plain text on stderr.
 package liblog
 
@@ -10,19 +11,27 @@ import (
 	"os"
 	"strings"
 
+	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 	"google.golang.org/grpc/grpclog"
 )
 
 // Route makes l the destination of the standard log package (at WARNING: a library that logs
 // without a level is usually complaining), of go-redis (WARNING: it logs failed dials and
-// broken connections) and of gRPC (its own levels). gRPC requires this before any gRPC call,
+// broken connections), of gRPC (its own levels) and of OpenTelemetry (errors, such as a failed
+// export, at WARNING). gRPC requires this before any gRPC call,
 // so call it first thing in main. It changes process-wide state.
 func Route(l *slog.Logger) {
 	slog.SetDefault(l)
 	slog.SetLogLoggerLevel(slog.LevelWarn)
 	redis.SetLogger(redisLogger{l.With("library", "go-redis")})
 	grpclog.SetLoggerV2(grpcLogger{l.With("library", "grpc")})
+	// OpenTelemetry reports failed exports through its error handler, which would otherwise
+	// print to stderr with a logger of its own.
+	otelLog := l.With("library", "opentelemetry")
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { otelLog.Warn("opentelemetry: " + err.Error()) }))
+	otel.SetLogger(logr.FromSlogHandler(otelLog.Handler()))
 }
 
 // redisLogger is go-redis's logging interface over slog.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"log"
 	"log/slog"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 	"google.golang.org/grpc/grpclog"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/liblog"
@@ -29,6 +31,7 @@ func TestLibrariesLogThroughTheAppsHandler(t *testing.T) {
 	grpclog.Warningf("grpc %s", "warning")
 	grpclog.Errorln("grpc", "error")
 	grpclog.Info("grpc info, hidden at INFO")
+	otel.Handle(errors.New("export failed"))
 	port, err := localdeps.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +49,7 @@ func TestLibrariesLogThroughTheAppsHandler(t *testing.T) {
 		"grpc warning":                           "WARNING",
 		"grpc error":                             "ERROR",
 		"redis: connection pool: failed to dial": "WARNING",
+		"opentelemetry: export failed":           "WARNING",
 	}
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
 	for sc.Scan() {

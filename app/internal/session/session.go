@@ -18,7 +18,10 @@ import (
 // session affinity.
 const CookieName = "sid"
 
-const userKey = "user"
+const (
+	userKey     = "user"
+	instanceKey = "instance" // the instance that served the session's previous request
+)
 
 // Manager loads and saves sessions around handlers.
 type Manager struct {
@@ -35,6 +38,8 @@ type Options struct {
 	// CacheTTL bounds how long the region's Redis keeps a copy of a session kept in Firestore
 	// (NewFirestore only; 0 means DefaultCacheTTL).
 	CacheTTL time.Duration
+	// WrapStore, if set, wraps the store sessions are kept in (telemetry times its calls).
+	WrapStore func(scs.Store) scs.Store
 }
 
 // redisPrefix names a session's Redis key: "session:<token>".
@@ -53,6 +58,9 @@ func NewMemory(o Options) *Manager {
 }
 
 func newManager(store scs.Store, o Options) *Manager {
+	if o.WrapStore != nil {
+		store = o.WrapStore(store)
+	}
 	sm := scs.New()
 	sm.Store = store
 	sm.Codec = jsonCodec{}
@@ -155,6 +163,17 @@ func (m *Manager) SignedIn(ctx context.Context, token string) (bool, error) {
 		return false, nil
 	}
 	return m.signedIn(ctx, token)
+}
+
+// Visit records that instance serves this request of the session and returns the instance that
+// served the session's previous request, "" if none did. The session changes, and so is written
+// to the store, only when the instance does: a request that stays costs no write.
+func (m *Manager) Visit(ctx context.Context, instance string) (previous string) {
+	previous = m.scs.GetString(ctx, instanceKey)
+	if previous != instance {
+		m.scs.Put(ctx, instanceKey, instance)
+	}
+	return previous
 }
 
 // Logout ends the session in the store and clears the cookie.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/cart"
@@ -230,5 +231,47 @@ func TestFirestoreSessionsFollowTheClientAcrossRegions(t *testing.T) {
 	time.Sleep(cacheTTL + 100*time.Millisecond)
 	if resp := do(t, b, "GET", "/me", ck); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("region B after sign-out in A and its cache TTL: status %d", resp.StatusCode)
+	}
+}
+
+// commitCounter counts the writes that reach a session store.
+type commitCounter struct {
+	scs.Store
+	commits atomic.Int64
+}
+
+func (c *commitCounter) Commit(token string, b []byte, expiry time.Time) error {
+	c.commits.Add(1)
+	return c.Store.Commit(token, b, expiry)
+}
+
+// Visit tells which instance served the session's previous request, and writes the session
+// only when the instance changes: requests that stay cost no write.
+func TestVisitRemembersTheInstanceAndWritesOnlyWhenItChanges(t *testing.T) {
+	t.Parallel()
+	var store *commitCounter
+	m := session.NewMemory(session.Options{TTL: time.Hour, WrapStore: func(s scs.Store) scs.Store {
+		store = &commitCounter{Store: s}
+		return store
+	}})
+	var previous []string
+	visit := func(instance string) http.Handler {
+		return m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/login" {
+				m.Login(r.Context(), "alice")
+			}
+			previous = append(previous, m.Visit(r.Context(), instance))
+		}))
+	}
+	cookie := sessionCookie(t, do(t, visit("i-a"), "POST", "/login", nil))
+	for _, instance := range []string{"i-a", "i-a", "i-b", "i-b", "i-a"} {
+		do(t, visit(instance), "GET", "/me", cookie)
+	}
+	if want := []string{"", "i-a", "i-a", "i-a", "i-b", "i-b"}; strings.Join(previous, ",") != strings.Join(want, ",") {
+		t.Errorf("previous instances %q, want %q", previous, want)
+	}
+	// The login, the move to B and the move back to A.
+	if n := store.commits.Load(); n != 3 {
+		t.Errorf("%d session writes, want 3", n)
 	}
 }

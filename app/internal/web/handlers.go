@@ -102,6 +102,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.storeDown(w, r, "renew session", err)
 		return
 	}
+	// The session is written anyway: the instance goes with it at no extra cost, and the
+	// session's next request counts as held or moved.
+	s.Sessions.Visit(r.Context(), s.Instance)
 	writeJSON(w, http.StatusOK, map[string]string{"user": req.User})
 }
 
@@ -229,6 +232,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, user string) {
 		}
 		s.Cache.Add(key, res)
 	}
+	s.Telemetry.ReportCache(r.Context(), ok)
 	w.Header().Set("X-Cache", status)
 	writeJSON(w, http.StatusOK, reportResponse{user, q, res, status, s.Instance})
 }
@@ -270,7 +274,13 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "not signed in")
 		return
 	}
-	err = s.Hub.ServeSession(w, r, user, s.Sessions.Token(ctx), s.Sessions.Expires(ctx))
+	sw := &socketWriter{ResponseWriter: w, opened: func() func() {
+		return s.Telemetry.WebSocketOpened(r.Context(), previousSocket(r), s.Instance)
+	}}
+	err = s.Hub.ServeSession(sw, r, user, s.Sessions.Token(ctx), s.Sessions.Expires(ctx))
+	if sw.closed != nil {
+		sw.closed()
+	}
 	if errors.Is(err, live.ErrClosing) {
 		writeError(w, http.StatusServiceUnavailable, "instance is shutting down")
 	} else if errors.Is(err, live.ErrNotReady) {

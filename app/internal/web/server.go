@@ -19,6 +19,7 @@ import (
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/logging"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/report"
 	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/session"
+	"github.com/cloudrun-affinity/cloudrun-affinity/app/internal/telemetry"
 )
 
 //go:embed static
@@ -48,6 +49,9 @@ type Deps struct {
 	Checks   []Check // every dependency: /readyz and /ready
 	Startup  []Check // what start-up waits for, the network path included: /startupz
 	Log      *slog.Logger
+	// Telemetry counts cache hits, affinity and sockets and measures requests; nil records
+	// nothing.
+	Telemetry *telemetry.Telemetry
 }
 
 // Server serves the HTTP contract.
@@ -68,9 +72,12 @@ func New(d Deps) *Server {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
+	if d.Telemetry == nil {
+		d.Telemetry = telemetry.Discard()
+	}
 	s := &Server{Deps: d, started: time.Now(), pageHTML: renderPage(d.Instance)}
 	mux := http.NewServeMux()
-	withSession := d.Sessions.Middleware
+	withSession := func(h http.Handler) http.Handler { return d.Sessions.Middleware(s.visit(h)) }
 	// Every route goes through handle, so Routes lists them all.
 	handle := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, h)
@@ -102,8 +109,11 @@ func New(d Deps) *Server {
 
 	var h http.Handler = jsonFallback(mux)
 	h = cop.Handler(h)
-	h = logging.Trace(d.Project, h)
 	h = s.recoverPanics(h)
+	// Between the mux and the first handler that copies the request (logging.Trace), so that
+	// the route the mux matched reaches the request duration's http.route.
+	h = d.Telemetry.HTTP(h)
+	h = logging.Trace(d.Project, h)
 	h = s.instanceHeader(h)
 	s.handler = h
 	return s
@@ -120,6 +130,17 @@ func (s *Server) Drain() { s.draining.Store(true) }
 func (s *Server) instanceHeader(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Instance-Id", s.Instance)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// visit counts whether a signed-in request stayed on the instance of the session's previous
+// request, and records this instance in the session when it did not.
+func (s *Server) visit(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Sessions.User(r.Context()) != "" {
+			s.Telemetry.Affinity(r.Context(), s.Sessions.Visit(r.Context(), s.Instance), s.Instance)
+		}
 		next.ServeHTTP(w, r)
 	})
 }
