@@ -41,6 +41,7 @@ func TestFirestoreNamedDatabaseWithCartsTTL(t *testing.T) {
 				db := res.One(t, "gcp:firestore/database:Database")
 				for path, want := range map[string]string{
 					"type": "FIRESTORE_NATIVE", "locationId": "eur3", "deleteProtectionState": tc.wantProtect,
+					"concurrencyMode":               "OPTIMISTIC", // no locks left by a vanished instance
 					"pointInTimeRecoveryEnablement": tc.wantPITR, "deletionPolicy": tc.wantDeletion,
 				} {
 					if got := str(db, path); got != want {

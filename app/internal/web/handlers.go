@@ -152,8 +152,21 @@ func (s *Server) signedIn(next func(http.ResponseWriter, *http.Request, string))
 	})
 }
 
+// cartCall runs one cart store call within CartTimeout. When the time runs out the error
+// wraps context.DeadlineExceeded (a gRPC DEADLINE_EXCEEDED from Firestore does not), so fail
+// answers 503.
+func (s *Server) cartCall(r *http.Request, call func(ctx context.Context) (cart.Cart, error)) (cart.Cart, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.CartTimeout)
+	defer cancel()
+	c, err := call(ctx)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return c, err
+}
+
 func (s *Server) getCart(w http.ResponseWriter, r *http.Request, user string) {
-	c, err := s.Carts.Get(r.Context(), user)
+	c, err := s.cartCall(r, func(ctx context.Context) (cart.Cart, error) { return s.Carts.Get(ctx, user) })
 	if err != nil {
 		s.fail(w, r, "read cart", err)
 		return
@@ -167,7 +180,7 @@ func (s *Server) addItem(w http.ResponseWriter, r *http.Request, user string) {
 		writeError(w, err.status, err.msg)
 		return
 	}
-	c, err := s.Carts.Add(r.Context(), user, req.SKU, req.Qty)
+	c, err := s.cartCall(r, func(ctx context.Context) (cart.Cart, error) { return s.Carts.Add(ctx, user, req.SKU, req.Qty) })
 	s.cartChanged(w, r, user, c, err)
 }
 
@@ -177,7 +190,7 @@ func (s *Server) removeItem(w http.ResponseWriter, r *http.Request, user string)
 		writeError(w, http.StatusBadRequest, "sku must be 1-64 of [A-Za-z0-9._-]")
 		return
 	}
-	c, err := s.Carts.Remove(r.Context(), user, sku)
+	c, err := s.cartCall(r, func(ctx context.Context) (cart.Cart, error) { return s.Carts.Remove(ctx, user, sku) })
 	s.cartChanged(w, r, user, c, err)
 }
 
@@ -294,12 +307,16 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 // fail logs a server-side error and answers 500 (503 when a dependency timed out or the
 // client went away) without leaking details.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
-	status := http.StatusInternalServerError
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	status, reason := http.StatusInternalServerError, what+" failed"
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		// A write that timed out may still have committed: the client reads before retrying.
+		status, reason = http.StatusServiceUnavailable, what+" timed out"
+	case errors.Is(err, context.Canceled):
 		status = http.StatusServiceUnavailable
 	}
 	s.Log.ErrorContext(r.Context(), what, "error", err, "path", r.URL.Path)
-	writeError(w, status, what+" failed")
+	writeError(w, status, reason)
 }
 
 // storeDown answers a failure of the session store (Redis) with 503 and a reason: the request

@@ -52,7 +52,15 @@ type Deps struct {
 	// Telemetry counts cache hits, affinity and sockets and measures requests; nil records
 	// nothing.
 	Telemetry *telemetry.Telemetry
+	// CartTimeout bounds each cart read or write; 0 means DefaultCartTimeout.
+	CartTimeout time.Duration
 }
+
+// DefaultCartTimeout bounds a cart call that normally takes milliseconds. Without a bound a
+// write waiting on a document another transaction holds (one an instance began and never
+// ended because it vanished) would wait as long as the client does; with it the client gets
+// 503 and a reason, and may retry.
+const DefaultCartTimeout = 10 * time.Second
 
 // Server serves the HTTP contract.
 type Server struct {
@@ -74,6 +82,9 @@ func New(d Deps) *Server {
 	}
 	if d.Telemetry == nil {
 		d.Telemetry = telemetry.Discard()
+	}
+	if d.CartTimeout <= 0 {
+		d.CartTimeout = DefaultCartTimeout
 	}
 	s := &Server{Deps: d, started: time.Now(), pageHTML: renderPage(d.Instance)}
 	mux := http.NewServeMux()

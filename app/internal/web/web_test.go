@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -399,4 +401,34 @@ func TestSignOutClosesTheSessionsWebSocket(t *testing.T) {
 	if code := websocket.CloseStatus(err); code != websocket.StatusPolicyViolation {
 		t.Fatalf("socket after sign-out: %v, want closed with 1008", err)
 	}
+}
+
+// heldCarts is a cart store whose writes wait on a document another transaction holds, as a
+// Firestore write does behind a transaction an instance began and never ended, and then fail
+// the way the Firestore client does: a gRPC status that does not wrap the context's error.
+type heldCarts struct{ cart.Store }
+
+func (h heldCarts) Add(ctx context.Context, user, sku string, qty int) (cart.Cart, error) {
+	<-ctx.Done()
+	return cart.Cart{}, status.Error(codes.DeadlineExceeded, "context deadline exceeded")
+}
+
+func TestCartWriteBehindAHeldDocumentAnswers503InTime(t *testing.T) {
+	t.Parallel()
+	ts, _ := newServerWith(t, func(d *web.Deps) {
+		d.Carts = heldCarts{cart.NewMemory(time.Hour)}
+		d.CartTimeout = 200 * time.Millisecond
+	})
+	c := newClient(t, ts.URL)
+	wantStatus(t, c.do("POST", "/api/login", `{"user":"alice"}`, nil), 200)
+	start := time.Now()
+	var e struct{ Error string }
+	wantStatus(t, c.do("POST", "/api/cart/items", `{"sku":"apple","qty":1}`, &e), 503)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("answered after %v; want about the 200ms cart timeout", took)
+	}
+	if e.Error != "write cart timed out" {
+		t.Errorf("reason %q, want %q", e.Error, "write cart timed out")
+	}
+	wantStatus(t, c.do("GET", "/api/cart", "", nil), 200) // reads are not held
 }
