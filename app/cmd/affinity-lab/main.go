@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, r := range results {
 		if r.Errors == 0 && !r.InstrumentsAgree() {
 			fmt.Fprintf(stderr, "warning: %s run: the instances' instruments (%d of %d read) counted %+v, the clients saw %+v\n",
-				r.Mode, r.InstrumentsFrom, r.Instances, r.Instruments, r.Observed)
+				r.Mode, r.InstrumentsFrom, r.AllInstances(), r.Instruments, r.Observed)
 		}
 		if r.LostSessions > 0 || r.LostCartItems > 0 {
 			return fmt.Errorf("%s run lost %d sessions and %d cart items", r.Mode, r.LostSessions, r.LostCartItems)

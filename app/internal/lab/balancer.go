@@ -79,6 +79,11 @@ func (b *Balancer) Close() {
 func (b *Balancer) InRotation() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.inRotationLocked()
+}
+
+// inRotationLocked is InRotation with b.mu held.
+func (b *Balancer) inRotationLocked() []string {
 	var names []string
 	for _, r := range b.regions {
 		if !r.ejected {
@@ -97,18 +102,6 @@ func (b *Balancer) Ejections() map[string]int {
 		out[r.name] = r.ejections
 	}
 	return out
-}
-
-// EjectedSince is when region was last taken out of rotation, or zero if it is in rotation.
-func (b *Balancer) EjectedSince(region string) time.Time {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, r := range b.regions {
-		if r.name == region && r.ejected {
-			return r.ejectedAt
-		}
-	}
-	return time.Time{}
 }
 
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -159,13 +152,7 @@ func (b *Balancer) observe(r *regionState, status int) {
 
 // ejectLocked takes r out of rotation unless it is the last region in it; b.mu is held.
 func (b *Balancer) ejectLocked(r *regionState) {
-	in := 0
-	for _, o := range b.regions {
-		if !o.ejected {
-			in++
-		}
-	}
-	if r.ejected || in <= 1 {
+	if r.ejected || len(b.inRotationLocked()) <= 1 {
 		return
 	}
 	r.ejected, r.ejectedAt, r.gateway, r.errors = true, time.Now(), 0, 0

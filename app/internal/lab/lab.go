@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -216,7 +217,7 @@ func (l *Lab) FailRegion(k int) {
 	g := l.Regions[k]
 	g.Fail()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if !l.Balancer.EjectedSince(g.Name).IsZero() {
+		if !slices.Contains(l.Balancer.InRotation(), g.Name) {
 			return
 		}
 	}

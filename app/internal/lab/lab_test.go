@@ -68,7 +68,7 @@ func runLab(t *testing.T, cfg Config) Result {
 	// The app's own instruments, as production exports them, tell what the clients saw.
 	if res.Errors == 0 && !res.InstrumentsAgree() {
 		t.Errorf("%s: instruments of %d/%d instances counted %+v, the clients saw %+v",
-			cfg.Mode, res.InstrumentsFrom, res.Instances, res.Instruments, res.Observed)
+			cfg.Mode, res.InstrumentsFrom, res.AllInstances(), res.Instruments, res.Observed)
 	}
 	return res
 }

@@ -78,8 +78,11 @@ type Result struct {
 // InstrumentsAgree reports whether the instances' instruments counted exactly what the clients
 // saw.
 func (r Result) InstrumentsAgree() bool {
-	return r.InstrumentsFrom == r.Instances*max(r.Regions, 1) && r.Instruments == r.Observed
+	return r.InstrumentsFrom == r.AllInstances() && r.Instruments == r.Observed
 }
+
+// AllInstances is how many instances the run started, in every region.
+func (r Result) AllInstances() int { return r.Instances * max(r.Regions, 1) }
 
 // percentileMs is the nearest-rank percentile in milliseconds; 0 for no samples.
 func percentileMs(samples []time.Duration, p float64) float64 {
@@ -164,7 +167,7 @@ func WriteTable(out io.Writer, results []Result) error {
 		if r.InstrumentsAgree() {
 			return "yes"
 		}
-		return fmt.Sprintf("no (%d of %d instances)", r.InstrumentsFrom, r.Instances)
+		return fmt.Sprintf("no (%d of %d instances)", r.InstrumentsFrom, r.AllInstances())
 	})
 	return tw.Flush()
 }

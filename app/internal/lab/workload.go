@@ -142,6 +142,8 @@ func (w Workload) Run(ctx context.Context, midway func() error) (Result, error) 
 			res.WSReconnects += c.wsConnects - 1
 		}
 		res.Observed = res.Observed.Add(c.observed).Add(c.wsObserved)
+		res.Observed.CacheHits += int64(c.hits) // every report answered is a hit or a miss
+		res.Observed.CacheMisses += int64(c.reports - c.hits)
 		res.CartItemsWritten += c.written
 		res.LostSessions += c.lostSessions
 		res.LostCartItems += c.lostItems
@@ -222,7 +224,7 @@ type client struct {
 	failures                                        []failure
 
 	current  atomic.Pointer[string] // lastInstance, for the WebSocket goroutine
-	observed telemetry.Figures      // held, moved, hits and misses; sockets in wsObserved
+	observed telemetry.Figures      // held and moved; hits and misses come from hits and reports, sockets from wsObserved
 	// touched only by holdWebSocket
 	wsConnects, wsSameInstance int
 	wsObserved                 telemetry.Figures // sockets by where the previous one was
@@ -309,9 +311,9 @@ func (c *client) browse(ctx, until context.Context) {
 	}
 }
 
-// observe records a finished request; it returns false when it did not succeed.
-func (c *client) observe(ctx context.Context, resp *http.Response, body []byte, err error, start time.Time) bool {
-	took := time.Since(start)
+// observe records a request that started at start and took took; it returns false when it did
+// not succeed.
+func (c *client) observe(ctx context.Context, resp *http.Response, body []byte, err error, start time.Time, took time.Duration) bool {
 	if err != nil && ctx.Err() != nil {
 		return false // cut off by the end of the run, not a failure
 	}
@@ -337,33 +339,35 @@ func (c *client) observe(ctx context.Context, resp *http.Response, body []byte, 
 	}
 	c.latencies = append(c.latencies, took)
 	if id := resp.Header.Get("X-Instance-Id"); id != "" {
-		if c.lastInstance != "" && id != c.lastInstance {
+		if c.signedIn(id) {
 			c.moves++
 		}
-		c.signedIn(id)
 	}
 	return true
 }
 
 // signedIn counts a signed-in request answered by instance id as the app does: held when the
-// session's previous request was answered there too, moved when not.
-func (c *client) signedIn(id string) {
+// session's previous request was answered there too, moved when not. It reports whether the
+// request moved.
+func (c *client) signedIn(id string) (moved bool) {
 	switch c.lastInstance {
 	case "":
 	case id:
 		c.observed.Held++
 	default:
 		c.observed.Moved++
+		moved = true
 	}
 	c.lastInstance = id
 	c.current.Store(&id)
+	return moved
 }
 
 func (c *client) report(ctx context.Context, q string) {
 	start := time.Now()
 	resp, body, err := c.do(ctx, http.MethodGet, "/api/report?q="+url.QueryEscape(q), nil)
 	took := time.Since(start)
-	if !c.observe(ctx, resp, body, err, start) {
+	if !c.observe(ctx, resp, body, err, start, took) {
 		return
 	}
 	c.reports++
@@ -371,10 +375,7 @@ func (c *client) report(ctx context.Context, q string) {
 	hit := resp.Header.Get("X-Cache") == "hit"
 	if hit {
 		c.hits++
-		c.observed.CacheHits++
 		c.hitLatencies = append(c.hitLatencies, took)
-	} else {
-		c.observed.CacheMisses++
 	}
 	c.reportLog = append(c.reportLog, reportRecord{start, hit})
 }
@@ -382,7 +383,7 @@ func (c *client) report(ctx context.Context, q string) {
 func (c *client) addToCart(ctx context.Context, sku string) {
 	start := time.Now()
 	resp, body, err := c.do(ctx, http.MethodPost, "/api/cart/items", map[string]any{"sku": sku, "qty": 1})
-	if c.observe(ctx, resp, body, err, start) {
+	if c.observe(ctx, resp, body, err, start, time.Since(start)) {
 		c.expected[sku]++
 		c.written++
 	}
