@@ -106,10 +106,7 @@ func openBackends(ctx context.Context, cfg config.Config, project string, tel *t
 		if err != nil {
 			return nil, err
 		}
-		if err := tel.Redis(client); err != nil {
-			client.Close()
-			return nil, err
-		}
+		tel.Redis(client)
 		// No PING before serving: Redis may be unreachable for a minute while Direct VPC egress
 		// connects. run waits for it in the background and /startupz tells Cloud Run.
 		b.redis, b.redisOpts = client, o

@@ -82,9 +82,10 @@ func (f *Firestore) ref(user string) *firestore.DocumentRef {
 	return f.client.Collection(Collection).Doc("u-" + user)
 }
 
-// read decodes a snapshot; a missing or expired document is an empty cart.
+// read decodes a snapshot; a missing or expired document is an empty cart. A missing document
+// comes as NotFound from a get, as a snapshot that does not exist from a listener.
 func read(snap *firestore.DocumentSnapshot, err error, at time.Time) (cartDoc, error) {
-	if status.Code(err) == codes.NotFound {
+	if status.Code(err) == codes.NotFound || (err == nil && !snap.Exists()) {
 		return cartDoc{}, nil
 	}
 	if err != nil {

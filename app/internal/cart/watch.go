@@ -23,10 +23,6 @@ func (f *Firestore) Watch(ctx context.Context, user string, changed func(Cart)) 
 		if err != nil {
 			return fmt.Errorf("watch cart: %w", err)
 		}
-		if !snap.Exists() {
-			changed(empty())
-			continue
-		}
 		d, err := read(snap, nil, now())
 		if err != nil {
 			return fmt.Errorf("watch cart: %w", err)

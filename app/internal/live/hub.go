@@ -163,12 +163,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		return sub.Receive(rctx)
 	}
 	_, err := backoff.Retry(ctx, receive,
-		backoff.WithBackOff(redisclient.RetryBackOff()),
-		backoff.WithMaxElapsedTime(0),
-		backoff.WithNotify(func(err error, next time.Duration) {
-			h.opts.Log.WarnContext(ctx, "live updates: no Redis subscription yet; retrying",
-				"channel", Channel, "error", err, "retry_in", next.String())
-		}))
+		redisclient.RetryForever(ctx, h.opts.Log, "live updates: no Redis subscription yet; retrying", "channel", Channel)...)
 	if err != nil {
 		return nil // only ctx ends the retries
 	}

@@ -52,13 +52,7 @@ func (h *Hub) startWatchLocked(user string) {
 				err = errors.New("watch ended")
 			}
 			return struct{}{}, err
-		},
-			backoff.WithBackOff(redisclient.RetryBackOff()),
-			backoff.WithMaxElapsedTime(0),
-			backoff.WithNotify(func(err error, next time.Duration) {
-				h.opts.Log.Warn("live updates: cart watch failed; restarting it", "user", user,
-					"error", err, "retry_in", next.String())
-			}))
+		}, redisclient.RetryForever(ctx, h.opts.Log, "live updates: cart watch failed; restarting it", "user", user)...)
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,11 +107,19 @@ func Check(ctx context.Context, c *redis.Client, o Options) error {
 	return fmt.Errorf("redis at %s: %s: %w", o.Addr, hint, err)
 }
 
-// RetryBackOff spaces the attempts of WaitReady and of the live-update subscription: quickly
-// at first, then about as often as Cloud Run's startup probe asks (4 s).
-func RetryBackOff() *backoff.ExponentialBackOff {
-	return &backoff.ExponentialBackOff{InitialInterval: 250 * time.Millisecond,
-		RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: 4 * time.Second}
+// RetryForever are backoff.Retry's options for a retry that only ctx ends (WaitReady, the
+// live-update subscription, the cart watches): attempts quickly at first, then about as often
+// as Cloud Run's startup probe asks (4 s); each failure is logged as a warning, msg with attrs,
+// the error and the wait.
+func RetryForever(ctx context.Context, log *slog.Logger, msg string, attrs ...any) []backoff.RetryOption {
+	return []backoff.RetryOption{
+		backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 250 * time.Millisecond,
+			RandomizationFactor: 0.5, Multiplier: 1.5, MaxInterval: 4 * time.Second}),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithNotify(func(err error, next time.Duration) {
+			log.WarnContext(ctx, msg, append(slices.Clip(attrs), "error", err, "retry_in", next.String())...)
+		}),
+	}
 }
 
 // WaitReady sends PING until Redis answers, logging each failure as a warning. On Cloud Run
@@ -127,12 +136,7 @@ func WaitReady(ctx context.Context, c *redis.Client, o Options, log *slog.Logger
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
-	},
-		backoff.WithBackOff(RetryBackOff()),
-		backoff.WithMaxElapsedTime(0), // Cloud Run's startup probe decides when to give up
-		backoff.WithNotify(func(err error, next time.Duration) {
-			log.WarnContext(ctx, "redis not answering yet; retrying", "error", err, "retry_in", next.String())
-		}))
+	}, RetryForever(ctx, log, "redis not answering yet; retrying")...) // Cloud Run's startup probe decides when to give up
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package redisclient_test
 import (
 	"context"
 	"log/slog"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +37,7 @@ func TestRedisFailuresNameTheVariableToFix(t *testing.T) {
 	t.Parallel()
 	r := testenv.Redis(t)
 	otherCA := startOtherCA(t)
-	closed := closedAddr(t)
+	closed := testenv.ClosedAddr(t)
 	for _, tc := range []struct {
 		name          string
 		o             redisclient.Options
@@ -109,15 +108,6 @@ func TestWaitReadyWaitsForRedisButNotForAWrongPassword(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "REDIS_PASSWORD") || time.Since(start) > 5*time.Second {
 		t.Fatalf("wrong password: %v after %v, want a prompt error naming REDIS_PASSWORD", err, time.Since(start))
 	}
-}
-
-// closedAddr is a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	port, err := localdeps.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 // startOtherCA returns the CA of a second, unrelated Redis: a valid PEM that did not sign r's

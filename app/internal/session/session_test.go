@@ -3,7 +3,6 @@ package session_test
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -142,7 +141,7 @@ func TestMemorySessionWorksWithoutRedis(t *testing.T) {
 
 func TestRedisOutageAnswersThroughOnError(t *testing.T) {
 	t.Parallel()
-	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: testenv.ClosedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	var got error
 	m := session.NewRedis(c, session.Options{TTL: time.Hour, OnError: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -159,7 +158,7 @@ func TestRedisOutageAnswersThroughOnError(t *testing.T) {
 // not the error followed by the handler's 200 body.
 func TestSaveFailureAnswersOnlyTheError(t *testing.T) {
 	t.Parallel()
-	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: testenv.ClosedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { c.Close() })
 	m := session.NewRedis(c, session.Options{TTL: time.Hour, OnError: func(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Content-Type", "application/json")
@@ -182,16 +181,6 @@ func TestSaveFailureAnswersOnlyTheError(t *testing.T) {
 	if len(resp.Header["Set-Cookie"]) != 0 {
 		t.Fatalf("a cookie for a session that was not saved: %v", resp.Header["Set-Cookie"])
 	}
-}
-
-func closedAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 // With sessions in Firestore, a client moved to another region (its own Redis) keeps its

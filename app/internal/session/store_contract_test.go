@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -193,11 +192,7 @@ func TestFirestoreExpiredSessionIsNotFoundNorCached(t *testing.T) {
 func TestFirestoreCommitFailsWithoutFirestoreAndCachesNothing(t *testing.T) {
 	t.Parallel()
 	r := testenv.Redis(t)
-	port, err := localdeps.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	down := &localdeps.Firestore{Host: "127.0.0.1:" + strconv.Itoa(port), Project: "demo-local"} // nothing listens there
+	down := &localdeps.Firestore{Host: testenv.ClosedAddr(t), Project: "demo-local"} // nothing listens there
 	s := newFirestoreStore(t, down, "gone", client(t, r), time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()

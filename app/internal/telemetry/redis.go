@@ -16,9 +16,9 @@ import (
 // not recorded. Commands outside a traced request (nine in ten requests, the background
 // retries, the pub/sub subscription) cost one check and no span: redisotel would start a span,
 // and allocate its attributes, for every command, and root one for every background command.
-func (t *Telemetry) Redis(client *redis.Client) error {
+func (t *Telemetry) Redis(client *redis.Client) {
 	if t.sdkTracers == nil {
-		return nil
+		return
 	}
 	host, portText, _ := net.SplitHostPort(client.Options().Addr)
 	port, _ := strconv.Atoi(portText)
@@ -29,7 +29,6 @@ func (t *Telemetry) Redis(client *redis.Client) error {
 			attribute.String("server.address", host),
 			attribute.Int("server.port", port))},
 	})
-	return nil
 }
 
 type redisHook struct {

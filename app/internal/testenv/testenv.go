@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -128,4 +129,15 @@ func RunHub(t testing.TB, hub *live.Hub) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("hub not ready after 5s")
 	}
+}
+
+// ClosedAddr is a 127.0.0.1 address nothing listens on (a port just freed), for tests of a
+// dependency that does not answer.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	port, err := localdeps.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
