@@ -6,6 +6,8 @@ package infra
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -46,6 +48,15 @@ func (p problems) err() error {
 		return nil
 	}
 	return errors.New(strings.Join(p, "; "))
+}
+
+// required adds "<field> is required" for every field whose input is missing, in field order.
+func (p *problems) required(fields map[string]pulumi.Input) {
+	for _, field := range slices.Sorted(maps.Keys(fields)) {
+		if fields[field] == nil {
+			p.addf("%s is required", field)
+		}
+	}
 }
 
 func oneOf(v string, allowed ...string) bool {

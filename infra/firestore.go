@@ -2,9 +2,7 @@ package infra
 
 import (
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 
 	"github.com/pulumi/pulumi-gcp/sdk/v8/go/gcp/firestore"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
@@ -110,14 +108,14 @@ func NewFirestore(ctx *pulumi.Context, name string, args FirestoreArgs, opts ...
 	// Deleting a field resource resets the field's configuration, TTL included: when destroy
 	// keeps the database (delete protection), it keeps the TTL policy too, or the kept
 	// database would stop expiring carts.
-	ttl := map[string]string{name + "-carts-ttl": CartsCollection}
+	collections := []string{CartsCollection}
 	if args.SessionsTTL {
-		ttl[name+"-sessions-ttl"] = SessionsCollection
+		collections = append(collections, SessionsCollection)
 	}
-	for _, resName := range slices.Sorted(maps.Keys(ttl)) {
-		if _, err := firestore.NewField(ctx, resName, &firestore.FieldArgs{
+	for _, collection := range collections {
+		if _, err := firestore.NewField(ctx, name+"-"+collection+"-ttl", &firestore.FieldArgs{
 			Database:    db.Name,
-			Collection:  pulumi.String(ttl[resName]),
+			Collection:  pulumi.String(collection),
 			Field:       pulumi.String(CartsTTLField),
 			TtlConfig:   &firestore.FieldTtlConfigArgs{},
 			IndexConfig: &firestore.FieldIndexConfigArgs{},

@@ -126,11 +126,7 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 	// "resource in use".
 	var backends compute.BackendServiceBackendArray
 	for i, b := range args.Backends {
-		negName := name
-		if i > 0 {
-			negName = name + "-" + b.Region
-		}
-		neg, err := compute.NewRegionNetworkEndpointGroup(ctx, negName, &compute.RegionNetworkEndpointGroupArgs{
+		neg, err := compute.NewRegionNetworkEndpointGroup(ctx, regionalName(name, b.Region, i == 0), &compute.RegionNetworkEndpointGroupArgs{
 			Region:              pulumi.String(b.Region),
 			NetworkEndpointType: pulumi.String("SERVERLESS"),
 			CloudRun:            &compute.RegionNetworkEndpointGroupCloudRunArgs{Service: b.Service},

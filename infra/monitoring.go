@@ -101,14 +101,6 @@ type MonitoringArgs struct {
 	DependsOn []pulumi.Resource
 }
 
-func stringOutputs(in []pulumi.StringInput) []pulumi.StringOutput {
-	out := make([]pulumi.StringOutput, len(in))
-	for i, v := range in {
-		out[i] = v.ToStringOutput()
-	}
-	return out
-}
-
 // ValidEmail reports whether s is a bare email address (no display name, no angle brackets).
 func ValidEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
@@ -145,14 +137,10 @@ func (a MonitoringArgs) Validate() error {
 	if strings.TrimSpace(a.Title) == "" {
 		p.addf("Title is required (it starts every display name, e.g. \"cloudrun-affinity dev\")")
 	}
-	for name, in := range map[string]pulumi.StringInput{
+	p.required(map[string]pulumi.Input{
 		"URLMapName": a.URLMapName, "ForwardingRuleName": a.ForwardingRuleName,
 		"Host": a.Host, "FirestoreDatabase": a.FirestoreDatabase,
-	} {
-		if in == nil {
-			p.addf("%s is required", name)
-		}
-	}
+	})
 	for name, list := range map[string][]pulumi.StringInput{"ServiceNames": a.ServiceNames, "RedisInstanceIDs": a.RedisInstanceIDs} {
 		if len(list) == 0 || slices.Contains(list, nil) {
 			p.addf("%s is required: one per region", name)
@@ -244,8 +232,8 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 		return nil, err
 	}
 
-	watch := pulumi.All(pulumi.ToStringArrayOutput(stringOutputs(args.ServiceNames)), args.URLMapName, args.ForwardingRuleName,
-		pulumi.ToStringArrayOutput(stringOutputs(args.RedisInstanceIDs)), args.FirestoreDatabase, uptime.UptimeCheckId).ApplyT(func(v []any) watched {
+	watch := pulumi.All(pulumi.StringArray(args.ServiceNames), args.URLMapName, args.ForwardingRuleName,
+		pulumi.StringArray(args.RedisInstanceIDs), args.FirestoreDatabase, uptime.UptimeCheckId).ApplyT(func(v []any) watched {
 		return watched{
 			services: v[0].([]string), urlMap: v[1].(string), forwardingRule: v[2].(string),
 			redisInstances: v[3].([]string), database: v[4].(string), uptimeCheckID: v[5].(string),
@@ -342,14 +330,13 @@ type alertPolicy struct {
 }
 
 func threshold1(alignment, aligner, reducer string) monitoring.AlertPolicyConditionConditionThresholdAggregationArray {
-	agg := &monitoring.AlertPolicyConditionConditionThresholdAggregationArgs{
-		AlignmentPeriod:  pulumi.String(alignment),
-		PerSeriesAligner: pulumi.String(aligner),
+	return monitoring.AlertPolicyConditionConditionThresholdAggregationArray{
+		&monitoring.AlertPolicyConditionConditionThresholdAggregationArgs{
+			AlignmentPeriod:    pulumi.String(alignment),
+			PerSeriesAligner:   pulumi.String(aligner),
+			CrossSeriesReducer: pulumi.String(reducer),
+		},
 	}
-	if reducer != "" {
-		agg.CrossSeriesReducer = pulumi.String(reducer)
-	}
-	return monitoring.AlertPolicyConditionConditionThresholdAggregationArray{agg}
 }
 
 func denominator1(alignment, aligner, reducer string) monitoring.AlertPolicyConditionConditionThresholdDenominatorAggregationArray {

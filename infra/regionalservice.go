@@ -47,13 +47,18 @@ type RegionalServiceArgs struct {
 	DependsOn      []pulumi.Resource
 }
 
-// childName is a child's logical name: the single-region name in the home region, suffixed
-// with the region elsewhere (children of two regions must not share a URN).
+// childName is a child's logical name (see regionalName).
 func (a RegionalServiceArgs) childName(base string) string {
-	if a.Home {
+	return regionalName(base, a.Region, a.Home)
+}
+
+// regionalName is the logical name of a region's resource: the single-region name in the home
+// region, suffixed with the region elsewhere (resources of two regions must not share a URN).
+func regionalName(base, region string, home bool) string {
+	if home {
 		return base
 	}
-	return base + "-" + a.Region
+	return base + "-" + region
 }
 
 // Validate checks the region's own fields; the Redis and Service args are checked by their

@@ -134,15 +134,11 @@ func (a ServiceArgs) Validate() error {
 	if a.Region == "" {
 		p.addf("Region is required (e.g. europe-west1)")
 	}
-	for field, in := range map[string]pulumi.Input{
+	p.required(map[string]pulumi.Input{
 		"Image": a.Image, "ServiceAccount": a.ServiceAccount, "Network": a.Network, "Subnet": a.Subnet,
 		"RedisAddr": a.RedisAddr, "RedisCACerts": a.RedisCACerts, "RedisSecretID": a.RedisSecretID,
 		"RedisSecretVersion": a.RedisSecretVersion, "FirestoreDatabase": a.FirestoreDatabase,
-	} {
-		if in == nil {
-			p.addf("%s is required", field)
-		}
-	}
+	})
 	if a.MinInstances < 0 {
 		p.addf("MinInstances %d is negative; use 0 or more", a.MinInstances)
 	}

@@ -264,8 +264,7 @@ func (m *Mocks) aliasURNs(r Resource, rpc *pulumirpc.RegisterResourceRequest) []
 		}
 		out = append(out, urnOf(project, stack, parent, typ, name))
 	}
-	sort.Strings(out)
-	return out
+	return out // NewResource sorts them with the inherited ones
 }
 
 // inheritedAliases are the URNs a child had under each former URN of its parent: the engine
