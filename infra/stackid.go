@@ -57,3 +57,18 @@ func Slug(s string) string {
 
 // RedisSecretID is the Secret Manager secret holding a stack's Redis AUTH string.
 func RedisSecretID(stackID string) string { return "cloudrun-affinity-redis-auth-" + stackID }
+
+// RuntimeAccountPrefix starts the id of the runtime service account the main program creates
+// (affinity-run-<stack id>).
+const RuntimeAccountPrefix = "affinity-run-"
+
+// AccountID is the service account id prefix+id when it fits Google's 30 characters; a longer
+// one is cut and told apart by 6 hex of sha256(hashOf). It ends in a letter or digit.
+func AccountID(prefix, id, hashOf string) string {
+	name := prefix + id
+	if len(name) <= 30 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(hashOf))
+	return strings.TrimRight(name[:23], "-") + "-" + hex.EncodeToString(sum[:])[:hashLen]
+}

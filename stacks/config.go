@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -205,27 +204,16 @@ func LoadConfig(ctx *pulumi.Context) (Config, error) {
 }
 
 // unknownKeys reports keys under the project namespace that no setting reads, so a typo
-// ("lbAfinity") fails instead of silently falling back to a default. The SDK offers no way
-// to list config keys, so this reads the set the CLI hands the program in PULUMI_CONFIG.
+// ("lbAfinity") fails instead of silently falling back to a default.
 func (r *reader) unknownKeys() {
-	raw := os.Getenv(pulumi.EnvConfig)
-	if raw == "" {
-		return
-	}
-	var all map[string]any
-	if err := json.Unmarshal([]byte(raw), &all); err != nil {
-		return
-	}
 	known := map[string]bool{}
 	names := []string{}
 	for _, k := range Keys {
 		known[r.key(k.Name)] = true
 		names = append(names, k.Name)
 	}
-	for k := range all {
-		if strings.HasPrefix(k, r.ns+":") && !known[k] {
-			r.fail(k, "is not a setting of this stack; known keys: "+strings.Join(names, ", "))
-		}
+	for _, k := range infra.UnknownConfigKeys(r.ns, func(k string) bool { return known[k] }) {
+		r.fail(k, "is not a setting of this stack; known keys: "+strings.Join(names, ", "))
 	}
 }
 

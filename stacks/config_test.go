@@ -210,13 +210,8 @@ func writeStackFile(t *testing.T, body string) string {
 // alertEmails arrives as JSON text both from a YAML list in the stack file (the CLI hands
 // lists to the program as JSON) and from a JSON string set with `pulumi config set`.
 func TestAlertEmailsAcceptAYAMLListAndAJSONString(t *testing.T) {
-	dir := t.TempDir()
-	stackFile := filepath.Join(dir, "Pulumi.test.yaml")
 	yaml := "config:\n  gcp:project: p\n  gcp:region: europe-west1\n  cloudrun-affinity:alertEmails:\n    - oncall@example.com\n    - shop@example.com\n  cloudrun-affinity:sloAvailability: 0.995\n"
-	if err := os.WriteFile(stackFile, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fromYAML, err := infratest.ConfigFromYAML(stackFile)
+	fromYAML, err := infratest.ConfigFromYAML(writeStackFile(t, yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

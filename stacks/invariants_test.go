@@ -147,17 +147,15 @@ func TestRedisHasAuthAndTLS(t *testing.T) {
 
 func checkRedis(t *testing.T, s scenario, r infratest.Resource) {
 	t.Helper()
-	{
-		if !isTrue(r, "authEnabled") || str(r, "transitEncryptionMode") != "SERVER_AUTHENTICATION" {
-			t.Errorf("authEnabled %s, transitEncryptionMode %s", r.InputString("authEnabled"), r.InputString("transitEncryptionMode"))
-		}
-		if !strings.HasPrefix(str(r, "redisVersion"), "REDIS_7_") {
-			t.Errorf("redisVersion = %s, want 7.x", r.InputString("redisVersion"))
-		}
-		wantTier := s.cfg[ns+"redisTier"]
-		if str(r, "tier") != wantTier {
-			t.Errorf("tier = %s, want %s", r.InputString("tier"), wantTier)
-		}
+	if !isTrue(r, "authEnabled") || str(r, "transitEncryptionMode") != "SERVER_AUTHENTICATION" {
+		t.Errorf("authEnabled %s, transitEncryptionMode %s", r.InputString("authEnabled"), r.InputString("transitEncryptionMode"))
+	}
+	if !strings.HasPrefix(str(r, "redisVersion"), "REDIS_7_") {
+		t.Errorf("redisVersion = %s, want 7.x", r.InputString("redisVersion"))
+	}
+	wantTier := s.cfg[ns+"redisTier"]
+	if str(r, "tier") != wantTier {
+		t.Errorf("tier = %s, want %s", r.InputString("tier"), wantTier)
 	}
 }
 
@@ -652,7 +650,7 @@ func TestStartupProbeWaitsForRedisWithinCloudRunsBudget(t *testing.T) {
 			t.Errorf("startup probe path %q, want %s (passes only when Redis answers)", got, infra.StartupPath)
 		}
 		period, threshold, timeout, delay := num(svc, p+"periodSeconds"), num(svc, p+"failureThreshold"), num(svc, p+"timeoutSeconds"), num(svc, p+"initialDelaySeconds")
-		if budget := period * threshold; budget < 240 || budget > 240 {
+		if budget := period * threshold; budget != 240 {
 			t.Errorf("startup budget %v × %v = %v s; want 240 (Direct VPC egress can take minutes; Cloud Run allows at most 240)", period, threshold, budget)
 		}
 		if timeout < 1 || timeout > period || delay > 240 {

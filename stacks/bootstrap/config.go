@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -123,11 +122,10 @@ func loadConfig(ctx *pulumi.Context) (Config, error) {
 
 // unknownKeys reports keys of this project's namespace that nothing reads: a typo
 // ("existingRuntimeServiceAccount") would otherwise fall back to a default silently, here by
-// creating a runtime account. The SDK lists no config keys, so this reads PULUMI_CONFIG, the
-// whole stack config the CLI hands the program (as stacks/config.go does).
+// creating a runtime account.
 func unknownKeys(ns string, read map[string]bool, p *problems) {
-	var all map[string]any
-	if err := json.Unmarshal([]byte(os.Getenv(pulumi.EnvConfig)), &all); err != nil {
+	unknown := infra.UnknownConfigKeys(ns, func(k string) bool { return read[k] })
+	if len(unknown) == 0 {
 		return
 	}
 	var known []string
@@ -137,10 +135,8 @@ func unknownKeys(ns string, read map[string]bool, p *problems) {
 		}
 	}
 	slices.Sort(known)
-	for _, k := range slices.Sorted(maps.Keys(all)) {
-		if strings.HasPrefix(k, ns+":") && !read[k] {
-			p.bad(ns, k, "is not a setting of this program; known keys: %s", strings.Join(known, ", "))
-		}
+	for _, k := range unknown {
+		p.bad(ns, k, "is not a setting of this program; known keys: %s", strings.Join(known, ", "))
 	}
 }
 
@@ -180,13 +176,7 @@ func (c *Config) fillDefaults() {
 	}
 }
 
-// Validate checks every key; ns is the project's config namespace, used to name the keys.
-func (c Config) Validate(ns string) error {
-	var p problems
-	c.validate(ns, &p)
-	return p.err()
-}
-
+// validate checks every key; ns is the project's config namespace, used to name the keys.
 func (c Config) validate(ns string, p *problems) {
 	if !projectRE.MatchString(c.Project) {
 		p.bad(ns, "gcp:project", "%q is not a Google Cloud project id (6-30 lowercase letters, digits, hyphens; set it with `pulumi config set gcp:project ID`)", c.Project)

@@ -28,7 +28,7 @@ func TestBadConfigFailsNamingTheKeyAndCreatesNothing(t *testing.T) {
 		{"no project", withoutKey(baseConfig(), "gcp:project"), "gcp:project"},
 		{"bucket name", baseConfig().With(ns+":stateBucket", "Bad_Bucket"), ns + ":stateBucket"},
 		{"bucket location", baseConfig().With(ns+":stateBucketLocation", "us central"), ns + ":stateBucketLocation"},
-		{"no bucket location, no region", withoutRegion(baseConfig()), ns + ":stateBucketLocation"},
+		{"no bucket location, no region", withoutKey(baseConfig(), "gcp:region"), ns + ":stateBucketLocation"},
 		{"reserved pool id", baseConfig().With(ns+":workloadIdentityPoolId", "gcp-pool"), ns + ":workloadIdentityPoolId"},
 		{"provider id", baseConfig().With(ns+":workloadIdentityProviderId", "GH"), ns + ":workloadIdentityProviderId"},
 		{"account id", baseConfig().With(ns+":deployerAccountId", "1deployer"), ns + ":deployerAccountId"},

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -22,11 +20,11 @@ import (
 const ServiceAccountUserRole = "roles/iam.serviceAccountUser"
 
 // Account id prefixes: the main program names the runtime account it creates itself
-// affinity-run-<stack> (stacks/main.go, accountID); the accounts created here are
+// affinity-run-<stack> (infra.RuntimeAccountPrefix); the accounts created here are
 // affinity-rt-<stack>, which no main-stack id can equal (they differ in the 11th character), so
 // pointing a stack at one never collides with an account a main stack made.
 const (
-	mainStackAccountPrefix = "affinity-run-"
+	mainStackAccountPrefix = infra.RuntimeAccountPrefix
 	runtimeAccountPrefix   = "affinity-rt-"
 )
 
@@ -84,12 +82,7 @@ func (a RuntimeAccountsArgs) Validate() error {
 // RuntimeAccountID is the id of the account created for a stack: affinity-rt-<stack id> (the
 // main program's infra.StackID), cut to 30 characters with a hash of the whole name when longer.
 func RuntimeAccountID(stack string) string {
-	id := runtimeAccountPrefix + infra.StackID(infra.Project, stack)
-	if len(id) <= 30 {
-		return id
-	}
-	sum := sha256.Sum256([]byte(stack))
-	return strings.TrimRight(id[:23], "-") + "-" + hex.EncodeToString(sum[:])[:6]
+	return infra.AccountID(runtimeAccountPrefix, infra.StackID(infra.Project, stack), stack)
 }
 
 // NewRuntimeAccounts creates the accounts that do not exist yet and the deployer's grants.

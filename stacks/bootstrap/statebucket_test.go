@@ -42,19 +42,13 @@ func TestStateBucketLocationDefaultsToTheRegionAndCanBeSet(t *testing.T) {
 	}{
 		{"gcp:region", baseConfig(), region},
 		{"stateBucketLocation wins", baseConfig().With(ns+":stateBucketLocation", "EU"), "EU"},
-		{"no region, key set", withoutRegion(baseConfig()).With(ns+":stateBucketLocation", "US"), "US"},
+		{"no region, key set", withoutKey(baseConfig(), "gcp:region").With(ns+":stateBucketLocation", "US"), "US"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			expectInput(t, run(t, infratest.Preview, c.cfg).One(t, tBucket), "location", `"`+c.want+`"`)
 		})
 	}
-}
-
-func withoutRegion(c infratest.Config) infratest.Config {
-	c = c.Clone()
-	delete(c, "gcp:region")
-	return c
 }
 
 // A bootstrap stack set up before this change has gcp:project and githubRepository (the README's
