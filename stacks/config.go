@@ -280,16 +280,26 @@ func (r *reader) boolean(k string, def bool) bool {
 	return b
 }
 
+// json decodes key k's JSON text (lists and maps reach the program as JSON) into dst. It is
+// false when the key is unset or empty, or, reported as "<value> is not <want>", when the text
+// is not JSON of dst's shape.
+func (r *reader) json(k string, dst any, want string) bool {
+	s := r.raw(r.key(k))
+	if s == "" {
+		return false
+	}
+	if err := json.Unmarshal([]byte(s), dst); err != nil {
+		r.fail(r.key(k), fmt.Sprintf("%q is not %s", s, want))
+		return false
+	}
+	return true
+}
+
 // labels reads a map of label keys to values: a YAML map in the stack file reaches the
 // program as a JSON object.
 func (r *reader) labels(k string) map[string]string {
-	s, ok := r.ctx.GetConfig(r.key(k))
-	if !ok || strings.TrimSpace(s) == "" {
-		return map[string]string{}
-	}
 	var m map[string]string
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		r.fail(r.key(k), fmt.Sprintf("%q is not a map of label keys to string values; e.g. labels: {team: shop, env: prod}", s))
+	if !r.json(k, &m, "a map of label keys to string values; e.g. labels: {team: shop, env: prod}") {
 		return map[string]string{}
 	}
 	for _, msg := range infra.LabelProblems(m) {
@@ -302,13 +312,8 @@ func (r *reader) labels(k string) map[string]string {
 // `pulumi config set regions '["a","b"]'` stores both reach the program as a JSON array. The
 // home region is moved first; the rest keep their order.
 func (r *reader) regions(k, home string) []string {
-	s, ok := r.ctx.GetConfig(r.key(k))
-	if !ok || strings.TrimSpace(s) == "" || strings.TrimSpace(s) == "[]" {
-		return []string{home}
-	}
 	var list []string
-	if err := json.Unmarshal([]byte(s), &list); err != nil {
-		r.fail(r.key(k), fmt.Sprintf("%q is not a list of regions; e.g. [\"europe-west1\", \"europe-west4\"]", s))
+	if r.raw(r.key(k)) == "[]" || !r.json(k, &list, `a list of regions; e.g. ["europe-west1", "europe-west4"]`) {
 		return []string{home}
 	}
 	seen := map[string]bool{}
@@ -337,13 +342,9 @@ func (r *reader) regions(k, home string) []string {
 // `pulumi config set alertEmails '["a@b.c"]'` stores both reach the program as JSON text (the
 // key is untyped in Pulumi.yaml so the CLI lets the string through).
 func (r *reader) emails(k string) []string {
-	s, ok := r.ctx.GetConfig(r.key(k))
-	if !ok || strings.TrimSpace(s) == "" {
-		return []string{}
-	}
 	var list []string
-	if err := json.Unmarshal([]byte(s), &list); err != nil {
-		r.fail(r.key(k), fmt.Sprintf("%q is not a list of email addresses; e.g. alertEmails: [oncall@example.com] in the stack file, or `pulumi config set alertEmails '[\"oncall@example.com\"]'`", s))
+	if !r.json(k, &list, `a list of email addresses; e.g. alertEmails: [oncall@example.com] in the stack file, or `+
+		"`pulumi config set alertEmails '[\"oncall@example.com\"]'`") {
 		return []string{}
 	}
 	for i := range list {
